@@ -1,0 +1,13 @@
+"""Vision-transformer backbones for the OpenMMLab stack.
+
+Importing the package registers every backbone in MMEngine's root ``MODELS``
+registry, so mmdet, mmseg and mmpretrain configs build them by bare name
+through ``custom_imports=dict(imports=['mmvit_backbones'])``.
+"""
+from .models import *  # noqa: F401,F403
+from .utils import register_checkpoint_safe_globals
+from .version import __version__
+
+register_checkpoint_safe_globals()
+
+__all__ = ['__version__']

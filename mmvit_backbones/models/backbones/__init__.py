@@ -1,0 +1,3 @@
+from .maformer import MAFormer
+
+__all__ = ['MAFormer']

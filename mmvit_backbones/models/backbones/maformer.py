@@ -1,0 +1,483 @@
+"""MAFormer: Multi-scale Attention Fusion transformer (Wang et al., 2022).
+
+Stages 1-2 stack MAF blocks (a local window-attention branch, a Global
+Learning with Down-sampling branch and a cross-attention fusion, paper
+section 3.2); stages 3-4 stack plain ViT blocks. The paper leaves many
+details open; each choice made here is documented, with its reason, in
+``docs/maformer.md``.
+"""
+import math
+from typing import Dict, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+from torch import nn
+
+from ..layers import (ConvEmbed, CrossAttention, Mlp, MultiheadAttention,
+                      ShiftedWindowAttention, attend, merge_heads,
+                      pad_to_multiple, padding_key_mask, tokens_to_map,
+                      window_partition)
+
+LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
+
+
+class CrossShapedWindowAttention(nn.Module):
+    """Cross-shaped window self-attention (CSWin, Dong et al. 2022).
+
+    Half of the heads attend inside horizontal stripes (``stripe_width``
+    rows spanning the full width), the other half inside vertical stripes.
+    Each half adds a locally-enhanced positional encoding (LePE): a 3x3
+    depthwise convolution of its values inside the stripe. Maps whose side is
+    not a multiple of the stripe width are padded and padded keys masked, so
+    any input size gives the same result as an unpadded reference.
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads (split evenly over the two halves).
+        stripe_width (int): Stripe width sw.
+        qkv_bias (bool): Bias in the q/k/v projection.
+        attn_drop (float): Dropout on the attention weights.
+        proj_drop (float): Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 stripe_width: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.):
+        super().__init__()
+        if num_heads % 2 or embed_dims % num_heads:
+            raise ValueError(
+                'cross-shaped attention splits heads into a horizontal and a '
+                f'vertical half: num_heads={num_heads} must be even and '
+                f'divide embed_dims={embed_dims}')
+        half = embed_dims // 2
+        self.heads_per_half = num_heads // 2
+        self.stripe_width = stripe_width
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.lepe = nn.ModuleList(
+            nn.Conv2d(half, half, 3, padding=1, groups=half) for _ in range(2))
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self._masks: Dict[tuple, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        B, L, C = x.shape
+        H, W = hw
+        qkv = self.qkv(x).view(B, H, W, 3 * C)
+        half = C // 2
+        horizontal_qkv = qkv.view(B, H, W, 3, C)[..., :half]
+        vertical_qkv = qkv.view(B, H, W, 3, C)[..., half:].transpose(1, 2)
+        horizontal = self._stripes(horizontal_qkv, self.lepe[0])
+        vertical = self._stripes(vertical_qkv, self.lepe[1]).transpose(1, 2)
+        out = torch.cat([horizontal, vertical], dim=-1).reshape(B, L, C)
+        return self.proj_drop(self.proj(out))
+
+    def _stripes(self, qkv: torch.Tensor, lepe: nn.Conv2d) -> torch.Tensor:
+        """Attention inside horizontal stripes of a (B, H, W, 3, C') map.
+
+        Vertical stripes are handled by passing the transposed map.
+        Returns (B, H, W, C').
+        """
+        B, H, W, _, C = qkv.shape
+        sw = self.stripe_width
+        qkv = pad_to_multiple(qkv.reshape(B, H, W, 3 * C), sw, 1)
+        Hp = qkv.shape[1]
+        stripes = window_partition(qkv, (sw, W))
+        n = stripes.shape[0]
+        h = self.heads_per_half
+        q, k, v = stripes.view(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
+        bias = None
+        if Hp != H:
+            bias = self._padding_mask(H, W, Hp, qkv.device).repeat(B, 1, 1, 1)
+            bias = bias.to(q.dtype)
+        out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)
+        v_img = v.transpose(1, 2).reshape(n, sw, W, C).permute(0, 3, 1, 2)
+        out = merge_heads(out) + lepe(v_img).flatten(2).transpose(1, 2)
+        return out.view(B, Hp, W, C)[:, :H]
+
+    def _padding_mask(self, H, W, Hp, device) -> torch.Tensor:
+        key = (H, W, device)
+        if key not in self._masks:
+            self._masks[key] = padding_key_mask(H, W, Hp, W,
+                                                (self.stripe_width, W), device)
+        return self._masks[key]
+
+
+class GlobalLearningDownsampling(nn.Module):
+    """GLD branch, eq. (2): ``X_G = Pos(X) + FC(X)``.
+
+    FC is a fully connected layer along the token axis. So that it works for
+    any input size with a fixed number of weights, it reads the map resampled
+    (adaptive average pooling, every token contributes) to a fixed
+    ``ref_size`` x ``ref_size`` grid and produces ``out_size ** 2`` global
+    tokens, ``out_size = round(ref_size * sqrt(ratio))`` (ratio N = 0.5 in the
+    paper). Pos is the bilinear interpolation of the map to that output grid,
+    which keeps each global token tied to its location.
+
+    Args:
+        ref_size (int): Side of the grid the token-axis FC reads.
+        ratio (float): Token down-sampling ratio N.
+    """
+
+    def __init__(self, ref_size: int = 14, ratio: float = 0.5):
+        super().__init__()
+        if ref_size < 1 or not 0 < ratio <= 1:
+            raise ValueError(f'GLD needs ref_size >= 1 and 0 < ratio <= 1, '
+                             f'got ref_size={ref_size}, ratio={ratio}')
+        self.ref_size = ref_size
+        self.out_size = max(1, round(ref_size * math.sqrt(ratio)))
+        self.fc = nn.Linear(ref_size**2, self.out_size**2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) -> global tokens (B, out_size ** 2, C)."""
+        ref = F.adaptive_avg_pool2d(x, self.ref_size).flatten(2)
+        pos = F.interpolate(
+            x, (self.out_size, self.out_size),
+            mode='bilinear',
+            align_corners=False,
+            antialias=True).flatten(2)
+        return (pos + self.fc(ref)).transpose(1, 2)
+
+
+class MAFBlock(nn.Module):
+    """Multi-scale Attention Fusion block (paper section 3.2, Fig. 1b).
+
+    ``X_L = LocalAttn(LN(X)) + X; X_L = MLP(LN(X_L)) + X_L`` (eq. 1),
+    ``X_G = GLD(LN(X))`` (eq. 2) and the fusion
+    ``X_L + softmax(Q_L K_G^T / sqrt(d)) V_G`` (eq. 3-4) with Q from the
+    local tokens and K, V from the global tokens.
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Heads of the local attention and the fusion.
+        local_attn (str): 'cross_shaped' or 'shifted_window'.
+        stripe_width (int): Stripe width of cross-shaped attention.
+        window_size (int): Window of shifted-window attention.
+        shift (bool): Shift the windows (odd blocks).
+        mlp_ratio (float): MLP hidden / input channels.
+        gld_ref_size (int): Grid side read by the GLD token FC.
+        gld_ratio (float): GLD token ratio N.
+        qkv_bias (bool): Bias in the q/k/v projections.
+        drop (float): Dropout after projections and in the MLP.
+        attn_drop (float): Dropout on attention weights.
+        drop_path (float): Stochastic depth rate of the block.
+        norm_cfg (dict): Token norm.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 local_attn: str = 'cross_shaped',
+                 stripe_width: int = 1,
+                 window_size: int = 7,
+                 shift: bool = False,
+                 mlp_ratio: float = 4.,
+                 gld_ref_size: int = 14,
+                 gld_ratio: float = 0.5,
+                 qkv_bias: bool = True,
+                 drop: float = 0.,
+                 attn_drop: float = 0.,
+                 drop_path: float = 0.,
+                 norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        if local_attn == 'cross_shaped':
+            self.local_attn = CrossShapedWindowAttention(
+                embed_dims, num_heads, stripe_width, qkv_bias, attn_drop,
+                drop)
+        elif local_attn == 'shifted_window':
+            self.local_attn = ShiftedWindowAttention(embed_dims, num_heads,
+                                                     window_size, shift,
+                                                     qkv_bias, attn_drop, drop)
+        else:
+            raise ValueError(f'local_attn must be one of {LOCAL_ATTENTIONS}, '
+                             f'got {local_attn!r}')
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+        self.gld = GlobalLearningDownsampling(gld_ref_size, gld_ratio)
+        self.norm_local = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.norm_global = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.fusion = CrossAttention(embed_dims, num_heads, qkv_bias,
+                                     attn_drop, drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        normed = self.norm1(x)
+        local = x + self.drop_path(self.local_attn(normed, hw))
+        local = local + self.drop_path(self.mlp(self.norm2(local)))
+        global_tokens = self.gld(tokens_to_map(normed, hw))
+        fused = self.fusion(
+            self.norm_local(local), self.norm_global(global_tokens))
+        return local + self.drop_path(fused)
+
+
+class ViTBlock(nn.Module):
+    """Pre-norm transformer block with global self-attention (stages 3-4).
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads.
+        mlp_ratio (float): MLP hidden / input channels.
+        qkv_bias (bool): Bias in the q/k/v projection.
+        drop (float): Dropout after projections and in the MLP.
+        attn_drop (float): Dropout on attention weights.
+        drop_path (float): Stochastic depth rate of the block.
+        norm_cfg (dict): Token norm.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop: float = 0.,
+                 attn_drop: float = 0.,
+                 drop_path: float = 0.,
+                 norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = MultiheadAttention(embed_dims, num_heads, qkv_bias,
+                                       attn_drop, drop)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, L, C) -> (B, L, C); ``hw`` is unused (global attention)."""
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class MAFormerStage(nn.Module):
+    """Optional patch merging followed by a sequence of blocks."""
+
+    def __init__(self, downsample: nn.Module, blocks: Sequence[nn.Module],
+                 with_cp: bool):
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = nn.ModuleList(blocks)
+        self.with_cp = with_cp
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
+        x, hw = self.downsample(x)
+        for block in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, hw, use_reentrant=False)
+            else:
+                x = block(x, hw)
+        return x, hw
+
+
+@MODELS.register_module()
+class MAFormer(BaseModule):
+    """MAFormer backbone (Wang et al., "MAFormer: A Transformer Network with
+    Multi-scale Attention Fusion for Visual Recognition", 2022).
+
+    A 7x7 stride-4 convolution stem, then four stages separated by 3x3
+    stride-2 convolution merging. Stages 1-2 use :class:`MAFBlock`, stages
+    3-4 :class:`ViTBlock` (paper section 3.1, Table 1).
+
+    Args:
+        arch (str | dict): One of ``MAFormer.arch_zoo`` ('s', 'b', 'l' and
+            their long names) or a dict with ``embed_dims``, ``depths`` and
+            ``num_heads`` (four entries each).
+        in_channels (int): Image channels.
+        local_attn (str): Local branch of the MAF blocks: 'cross_shaped'
+            (paper default) or 'shifted_window' (Table 2 ablation).
+        stripe_widths (Sequence[int]): Cross-shaped stripe width of stages
+            1 and 2.
+        window_size (int): Window of 'shifted_window' local attention.
+        gld_ref_size (int): Grid side read by the GLD token FC.
+        gld_ratio (float): GLD token down-sampling ratio N.
+        mlp_ratio (float): MLP expansion ratio.
+        qkv_bias (bool): Bias in q/k/v projections.
+        drop_rate (float): Dropout rate.
+        attn_drop_rate (float): Attention dropout rate.
+        drop_path_rate (float): Stochastic depth, increasing linearly over
+            all blocks up to this value.
+        out_indices (Sequence[int]): Stages whose outputs are returned, each
+            layer-normed and shaped (B, C_i, H / 2^(i+2), W / 2^(i+2)).
+        frozen_stages (int): Freeze the stem (``>= 0``) and the first
+            ``frozen_stages`` stages; -1 freezes nothing.
+        with_cp (bool): Gradient checkpointing of every block.
+        norm_cfg (dict): Token norm.
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=PATH)``.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['s', 'small'], {
+            'embed_dims': [64, 128, 320, 512],
+            'depths': [3, 5, 8, 3],
+            'num_heads': [2, 4, 10, 16],
+        }),
+        **dict.fromkeys(['b', 'base'], {
+            'embed_dims': [64, 128, 320, 512],
+            'depths': [3, 8, 20, 7],
+            'num_heads': [2, 4, 10, 16],
+        }),
+        **dict.fromkeys(['l', 'large'], {
+            'embed_dims': [128, 192, 448, 640],
+            'depths': [3, 8, 24, 7],
+            'num_heads': [4, 6, 14, 20],
+        }),
+    }
+    num_maf_stages = 2
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 in_channels: int = 3,
+                 local_attn: str = 'cross_shaped',
+                 stripe_widths: Sequence[int] = (1, 2),
+                 window_size: int = 7,
+                 gld_ref_size: int = 14,
+                 gld_ratio: float = 0.5,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 norm_cfg: dict = dict(type='LN'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        self.in_channels = in_channels
+        dims = self.arch_settings['embed_dims']
+        depths = self.arch_settings['depths']
+        heads = self.arch_settings['num_heads']
+        if len(stripe_widths) != self.num_maf_stages:
+            raise ValueError('stripe_widths needs one width per MAF stage '
+                             f'(2), got {stripe_widths}')
+        self.out_indices = self._check_indices(out_indices)
+        if frozen_stages not in range(-1, 5):
+            raise ValueError('frozen_stages must be in -1..4, got '
+                             f'{frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.num_features = dims
+
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, (dim, depth, num_heads) in enumerate(zip(dims, depths, heads)):
+            if i == 0:
+                downsample = ConvEmbed(in_channels, dim, 7, 4, norm_cfg)
+            else:
+                downsample = ConvEmbed(dims[i - 1], dim, 3, 2, norm_cfg)
+            block_dpr = dpr[sum(depths[:i]):sum(depths[:i + 1])]
+            common = dict(
+                embed_dims=dim,
+                num_heads=num_heads,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop=drop_rate,
+                attn_drop=attn_drop_rate,
+                norm_cfg=norm_cfg)
+            if i < self.num_maf_stages:
+                blocks = [
+                    MAFBlock(
+                        local_attn=local_attn,
+                        stripe_width=stripe_widths[i],
+                        window_size=window_size,
+                        shift=j % 2 == 1,
+                        gld_ref_size=gld_ref_size,
+                        gld_ratio=gld_ratio,
+                        drop_path=block_dpr[j],
+                        **common) for j in range(depth)
+                ]
+            else:
+                blocks = [
+                    ViTBlock(drop_path=block_dpr[j], **common)
+                    for j in range(depth)
+                ]
+            self.stages.append(MAFormerStage(downsample, blocks, with_cp))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', build_norm_layer(norm_cfg, dims[i])[1])
+        self._freeze_stages()
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise KeyError(f'Unknown MAFormer arch {arch!r}; choose one '
+                               f'of {sorted(cls.arch_zoo)} or pass a dict')
+            return cls.arch_zoo[arch.lower()]
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
+        required = {'embed_dims', 'depths', 'num_heads'}
+        missing = required - set(arch)
+        if missing:
+            raise KeyError(f'custom MAFormer arch is missing {sorted(missing)}'
+                           f' (needs {sorted(required)})')
+        for key in sorted(required):
+            if len(arch[key]) != 4:
+                raise ValueError(f'custom MAFormer arch: {key} needs 4 '
+                                 f'entries (one per stage), got {arch[key]}')
+        return {key: list(arch[key]) for key in required}
+
+    @staticmethod
+    def _check_indices(out_indices: Sequence[int]) -> Tuple[int, ...]:
+        out_indices = tuple(out_indices)
+        if not out_indices or any(i not in range(4) for i in out_indices):
+            raise ValueError('out_indices must be a non-empty subset of '
+                             f'(0, 1, 2, 3), got {out_indices}')
+        return out_indices
+
+    def init_weights(self):
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'MAFormer expects images shaped (B, {self.in_channels}, H, '
+                f'W), got a tensor of shape {tuple(x.shape)}')
+        outs = []
+        for i, stage in enumerate(self.stages):
+            tokens, hw = stage(x)
+            x = tokens_to_map(tokens, hw)
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                outs.append(tokens_to_map(norm(tokens), hw))
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.stages[0].downsample, *self.stages[:self.frozen_stages]]
+        frozen += [
+            getattr(self, f'norm{i}') for i in self.out_indices
+            if i < self.frozen_stages
+        ]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self

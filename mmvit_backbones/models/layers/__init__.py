@@ -1,0 +1,15 @@
+from .attention import (CrossAttention, MultiheadAttention, attend,
+                        merge_heads, split_heads)
+from .embed import ConvEmbed, tokens_to_map
+from .mlp import Mlp
+from .position import RelativePositionBias
+from .window import (pad_to_multiple, padding_key_mask, window_partition,
+                     window_reverse)
+from .window_attention import ShiftedWindowAttention
+
+__all__ = [
+    'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
+    'split_heads', 'ConvEmbed', 'tokens_to_map', 'Mlp',
+    'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
+    'window_partition', 'window_reverse', 'ShiftedWindowAttention'
+]

@@ -1,0 +1,49 @@
+"""Padding and window partitioning of (B, H, W, C) maps."""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_to_multiple(x: torch.Tensor, multiple_h: int,
+                    multiple_w: int) -> torch.Tensor:
+    """Zero-pad (B, H, W, C) at the bottom/right to multiples of the sizes."""
+    H, W = x.shape[1:3]
+    pad_h = -H % multiple_h
+    pad_w = -W % multiple_w
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    return x
+
+
+def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
+    """(B, H, W, C) -> (B * num_windows, wh * ww, C); H, W divisible."""
+    B, H, W, C = x.shape
+    wh, ww = window
+    x = x.view(B, H // wh, wh, W // ww, ww, C).transpose(2, 3)
+    return x.reshape(-1, wh * ww, C)
+
+
+def window_reverse(windows: torch.Tensor, window: Tuple[int, int], H: int,
+                   W: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: -> (B, H, W, C)."""
+    wh, ww = window
+    C = windows.shape[-1]
+    x = windows.view(-1, H // wh, W // ww, wh, ww, C).transpose(2, 3)
+    return x.reshape(-1, H, W, C)
+
+
+def padding_key_mask(H: int, W: int, Hp: int, Wp: int,
+                     window: Tuple[int, int],
+                     device: torch.device) -> torch.Tensor:
+    """Additive mask forbidding attention to padded keys.
+
+    Returns (num_windows, 1, 1, wh * ww) with ``-inf`` where the key lies in
+    the zero padding of an (H, W) map padded to (Hp, Wp).
+    """
+    valid = torch.zeros(1, Hp, Wp, 1, device=device, dtype=torch.bool)
+    valid[:, :H, :W] = True
+    valid = window_partition(valid, window).squeeze(-1)
+    mask = torch.zeros(valid.shape, device=device)
+    mask.masked_fill_(~valid, float('-inf'))
+    return mask[:, None, None, :]
