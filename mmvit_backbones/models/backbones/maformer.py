@@ -130,7 +130,7 @@ class GlobalLearningDownsampling(nn.Module):
         ratio (float): Token down-sampling ratio N.
     """
 
-    def __init__(self, ref_size: int = 14, ratio: float = 0.5):
+    def __init__(self, ref_size: int = 10, ratio: float = 0.5):
         super().__init__()
         if ref_size < 1 or not 0 < ratio <= 1:
             raise ValueError(f'GLD needs ref_size >= 1 and 0 < ratio <= 1, '
@@ -183,7 +183,7 @@ class MAFBlock(nn.Module):
                  window_size: int = 7,
                  shift: bool = False,
                  mlp_ratio: float = 4.,
-                 gld_ref_size: int = 14,
+                 gld_ref_size: int = 10,
                  gld_ratio: float = 0.5,
                  qkv_bias: bool = True,
                  drop: float = 0.,
@@ -342,7 +342,7 @@ class MAFormer(BaseModule):
                  local_attn: str = 'cross_shaped',
                  stripe_widths: Sequence[int] = (1, 2),
                  window_size: int = 7,
-                 gld_ref_size: int = 14,
+                 gld_ref_size: int = 10,
                  gld_ratio: float = 0.5,
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
