@@ -1,0 +1,219 @@
+"""Load MMEngine Runner checkpoints with torch's weights-only unpickler.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it only
+rebuilds tensors, containers and primitive values plus the globals that were
+allow-listed with ``torch.serialization.add_safe_globals``. MMEngine 0.10.7
+calls ``torch.load`` without ``weights_only``, so a checkpoint written by a
+Runner (it stores the message hub's ``HistoryBuffer`` objects, the numpy
+arrays and scalars inside them, and references to HistoryBuffer methods
+pickled as ``getattr`` calls) is refused by ``tools/test.py CKPT``,
+``--resume`` and ``load_from``.
+
+:func:`register_checkpoint_safe_globals` allow-lists exactly the types that
+such checkpoints contain, keeping the protection against checkpoints that
+would run code when unpickled. :func:`refuse_unsafe_checkpoints` turns torch's
+refusal of any other global into an :class:`UnsafeCheckpointError` that names
+the offending globals and says how to convert a trusted file.
+"""
+import os
+import pickle
+import re
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+_WEIGHTS_ONLY_FAILURE = 'Weights only load failed'
+_REFUSED_GLOBAL_PATTERNS = (
+    re.compile(r'GLOBAL (\S+) was not an allowed global'),
+    re.compile(r'GLOBAL (\S+) whose module \S+ is blocked'),
+    re.compile(r'reduce for unrecognized function (.+?)(?: which belongs|$)',
+               re.MULTILINE),
+    re.compile(r'allowlisted via `add_safe_globals`,? but got (.+)$',
+               re.MULTILINE),
+    re.compile(r'Refused (getattr\(.+?\)):'),
+)
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+_NUMPY_SCALAR_TYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64,
+                       np.uint8, np.uint16, np.uint32, np.uint64, np.float16,
+                       np.float32, np.float64)
+
+_registered = False
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds pickled objects outside the weights-only allow-list.
+    """
+
+
+def _numpy_multiarray():
+    """Return numpy's ``multiarray`` module (``numpy._core`` from numpy 2)."""
+    core = getattr(np, '_core', None) or np.core
+    return core.multiarray
+
+
+def _history_buffer_method(owner: object, name: str):
+    """Resolve ``getattr(HistoryBuffer, name)`` for its statistics methods.
+
+    ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle
+    writes as ``builtins.getattr(HistoryBuffer, 'mean')`` and the like. This
+    function is allow-listed under the name ``builtins.getattr`` instead of
+    the real ``getattr``, which would let a checkpoint fetch any attribute of
+    any object it can reference.
+
+    Raises:
+        pickle.UnpicklingError: For any other owner or attribute.
+    """
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Refused getattr({owner!r}, {name!r}): only '
+        'getattr(HistoryBuffer, name) for its statistics methods is allowed')
+
+
+def checkpoint_safe_globals() -> list:
+    """List the globals that MMEngine Runner checkpoints pickle.
+
+    The message hub stores ``HistoryBuffer`` objects; their statistics
+    methods pickle through ``builtins.getattr`` (restricted here to exactly
+    those methods, see :func:`_history_buffer_method`) and their numpy arrays
+    through ``ndarray``, ``dtype``, ``_reconstruct`` and the class of the
+    array's dtype. Numpy scalars in the runtime info (``eta``, a metric kept
+    as ``best_score`` by ``CheckpointHook(save_best=...)``) pickle through
+    ``scalar`` and their dtype's class. The dtypes seen in mmdet and mmseg
+    runs are float64 (logged values, ``eta``), int64 (counts) and float32
+    (mmseg's IoUMetric); a metric may return any fixed-size numeric type, so
+    the dtype classes of bool and of every int, uint and float size are
+    listed (they describe data and run no code). Numpy 1 and 2 name the
+    module of ``_reconstruct`` and ``scalar`` differently (``numpy.core``,
+    ``numpy._core``); both names are listed so that checkpoints written under
+    either load.
+
+    Returns:
+        list: Objects and ``(object, pickled name)`` pairs accepted by
+        ``torch.serialization.add_safe_globals``.
+    """
+    multiarray = _numpy_multiarray()
+    numpy_functions = [(function, f'{module}.{function.__name__}')
+                       for function in (multiarray._reconstruct,
+                                        multiarray.scalar)
+                       for module in ('numpy.core.multiarray',
+                                      'numpy._core.multiarray')]
+    return [
+        HistoryBuffer,
+        (_history_buffer_method, 'builtins.getattr'),
+        np.ndarray,
+        np.dtype,
+        *(type(np.dtype(scalar_type)) for scalar_type in _NUMPY_SCALAR_TYPES),
+        *numpy_functions,
+    ]
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Allow-list the globals of MMEngine Runner checkpoints for torch.load.
+
+    Idempotent: only the first call registers anything. Does nothing on torch
+    versions without ``add_safe_globals`` (they do not load weights-only by
+    default).
+    """
+    global _registered
+    if _registered or not hasattr(torch.serialization, 'add_safe_globals'):
+        return
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
+    _registered = True
+
+
+def unsafe_checkpoint_globals(path: str) -> List[str]:
+    """Read the globals of a local checkpoint that torch would refuse.
+
+    The pickle stream is disassembled, not executed, and no tensor is read.
+
+    Args:
+        path (str): A file written by ``torch.save`` (zip format).
+
+    Returns:
+        list[str]: Sorted ``module.name`` strings; empty when the checkpoint
+        loads with ``weights_only=True``.
+    """
+    register_checkpoint_safe_globals()
+    return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+
+
+def unsafe_checkpoint_message(refused: List[str],
+                              checkpoint: Optional[str] = None) -> str:
+    """Explain that a checkpoint was refused and what to do about it.
+
+    Args:
+        refused (list[str]): Names of the globals that were refused.
+        checkpoint (str, optional): Path of the refused file, when known.
+
+    Returns:
+        str: The message of :class:`UnsafeCheckpointError`.
+    """
+    source = (f'checkpoint {checkpoint!r}' if checkpoint else
+              'a checkpoint of this run (load_from, --resume, the tested '
+              'checkpoint or a backbone init_cfg)')
+    return (
+        f'Refusing to load {source}: it pickles {", ".join(refused)}, which '
+        'is not allowed by torch.load(weights_only=True). Unpickling it could '
+        'run arbitrary code; mmvit_backbones only allows the types that '
+        'MMEngine Runner checkpoints contain. If you trust where the file '
+        'comes from, convert it once, in a trusted session, to a plain state '
+        'dict and load the converted file instead:\n'
+        '  python -c "import torch; c = torch.load(\'IN.pth\', '
+        'weights_only=False); torch.save({\'state_dict\': '
+        'c.get(\'state_dict\', c)}, \'OUT.pth\')"')
+
+
+def _refused_globals_in_message(message: str) -> List[str]:
+    """Pick the refused global out of torch's weights-only error message."""
+    for pattern in _REFUSED_GLOBAL_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return [match.group(1).strip()]
+    return ['an object torch could not rebuild (' + message.strip() + ')']
+
+
+def _refusal_in_local_file(candidates) -> Optional[UnsafeCheckpointError]:
+    """Find the first local candidate checkpoint holding refused globals."""
+    for path in candidates:
+        if not path or not os.path.isfile(path):
+            continue
+        try:
+            refused = unsafe_checkpoint_globals(path)
+        except (ValueError, RuntimeError, OSError):
+            continue
+        if refused:
+            return UnsafeCheckpointError(
+                unsafe_checkpoint_message(refused, path))
+    return None
+
+
+@contextmanager
+def refuse_unsafe_checkpoints(*candidates: Optional[str]) -> Iterator[None]:
+    """Replace torch's weights-only refusals by a clear error.
+
+    Errors of ``torch.load(weights_only=True)`` raised inside the block become
+    :class:`UnsafeCheckpointError` naming the refused globals; other errors
+    pass through unchanged. Only on such a refusal are the local
+    ``candidates`` scanned, to name the file and all of its refused globals.
+
+    Args:
+        *candidates (str, optional): Checkpoint paths the block may load.
+
+    Raises:
+        UnsafeCheckpointError: A checkpoint was refused.
+    """
+    try:
+        yield
+    except UnsafeCheckpointError:
+        raise
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        if _WEIGHTS_ONLY_FAILURE not in message:
+            raise
+        refusal = _refusal_in_local_file(candidates) or UnsafeCheckpointError(
+            unsafe_checkpoint_message(_refused_globals_in_message(message)))
+        raise refusal from None

@@ -1,0 +1,434 @@
+"""Tests of tools/train.py, tools/test.py and weights-only checkpoint loading.
+
+A toy model, dataset, metric and hook (written to a temporary module, so
+nothing here depends on the backbones) train for a few iterations on CPU
+through the real tools and an MMEngine Runner.
+"""
+import argparse
+import importlib.util
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
+from mmengine.registry import MODEL_WRAPPERS
+from mmengine.runner import load_checkpoint
+
+from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
+                                              checkpoint_safe_globals,
+                                              refuse_unsafe_checkpoints,
+                                              register_checkpoint_safe_globals,
+                                              unsafe_checkpoint_globals)
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / 'tools'
+MAX_ITERS = 8
+CHECKPOINT_INTERVAL = 3
+KILL_AFTER = 5
+
+TOY_MODULE = '''
+import os
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
+from torch import nn
+from torch.utils.data import Dataset
+
+
+@MODELS.register_module(force=True)
+class ToolsTestModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, targets, mode='tensor'):
+        preds = self.linear(torch.stack(inputs))
+        targets = torch.stack(targets)
+        if mode == 'loss':
+            return dict(loss=((preds - targets) ** 2).mean())
+        return [dict(pred=p, target=t) for p, t in zip(preds, targets)]
+
+
+@DATASETS.register_module(force=True)
+class ToolsTestDataset(Dataset):
+    metainfo = dict(classes=('low', 'high'))
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, index):
+        inputs = torch.tensor([index / 8, 1 - index / 8])
+        return dict(inputs=inputs, targets=inputs[:1] * 3 - 1)
+
+
+@METRICS.register_module(force=True)
+class ToolsTestMetric(BaseMetric):
+    default_prefix = 'toy'
+
+    def process(self, data_batch, data_samples):
+        self.results.extend(
+            float((s['pred'] - s['target']).abs()) for s in data_samples)
+
+    def compute_metrics(self, results):
+        # a numpy scalar, as mmseg's IoUMetric returns
+        return dict(mae=np.float32(np.mean(results)))
+
+
+@HOOKS.register_module(force=True)
+class ToolsTestKillHook(Hook):
+    """End the process abruptly, as a kill would, after some iterations."""
+    priority = 'LOWEST'
+
+    def __init__(self, kill_after):
+        self.kill_after = kill_after
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 >= self.kill_after:
+            os._exit(3)
+'''
+
+TOY_CONFIG = f'''
+custom_imports = dict(imports=['tools_test_toy'], allow_failed_imports=False)
+model = dict(type='ToolsTestModel')
+train_dataloader = dict(
+    dataset=dict(type='ToolsTestDataset'),
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_size=2, num_workers=0)
+val_dataloader = dict(
+    dataset=dict(type='ToolsTestDataset'),
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    batch_size=4, num_workers=0)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='ToolsTestMetric')
+test_evaluator = val_evaluator
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters={MAX_ITERS},
+    val_interval={CHECKPOINT_INTERVAL})
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[4])]
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False,
+        interval={CHECKPOINT_INTERVAL}, save_best='toy/mae', rule='less'),
+    logger=dict(type='LoggerHook', interval=1))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)
+'''
+
+KILLED_CONFIG = f'''
+_base_ = './toy.py'
+custom_hooks = [dict(type='ToolsTestKillHook', kill_after={KILL_AFTER})]
+'''
+
+
+def load_tool(name):
+    """Import tools/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f'mmvit_tools_{name}',
+                                                  TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def train_tool():
+    return load_tool('train')
+
+
+@pytest.fixture(scope='module')
+def test_tool():
+    """tools/test.py, which imports its sibling train.py as ``train``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(TOOLS))
+        module = load_tool('test')
+        sys.modules.pop('train', None)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def local_rank(monkeypatch):
+    """The tools set LOCAL_RANK when it is missing; keep it test-local."""
+    monkeypatch.setenv('LOCAL_RANK', '0')
+
+
+@pytest.fixture(scope='module')
+def toy_dir(tmp_path_factory):
+    """A directory holding the toy module and the toy configs."""
+    directory = tmp_path_factory.mktemp('toy')
+    (directory / 'tools_test_toy.py').write_text(TOY_MODULE)
+    (directory / 'toy.py').write_text(TOY_CONFIG)
+    (directory / 'toy_killed.py').write_text(KILLED_CONFIG)
+    sys.path.insert(0, str(directory))
+    yield directory
+    sys.path.remove(str(directory))
+
+
+@pytest.fixture(scope='module')
+def killed_run(toy_dir, tmp_path_factory):
+    """Work dir of tools/train.py killed after KILL_AFTER iterations."""
+    work_dir = tmp_path_factory.mktemp('killed')
+    python_path = [str(toy_dir), str(REPO), os.environ.get('PYTHONPATH')]
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(filter(None, python_path)))
+    result = subprocess.run(
+        [sys.executable, str(TOOLS / 'train.py'),
+         str(toy_dir / 'toy_killed.py'), '--work-dir', str(work_dir)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr[-3000:]
+    return work_dir
+
+
+def run_tool(tool, *argv):
+    """Run a tool's main() in this process with a fresh experiment name."""
+    name = f'tools_test_{uuid.uuid4().hex}'
+    tool.main([*argv, '--cfg-options', f'experiment_name={name}'])
+
+
+def free_port():
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def write_checkpoint(path, **extra):
+    """Save a small checkpoint holding ``extra`` next to a state dict."""
+    torch.save(dict(state_dict={'weight': torch.ones(2)}, **extra), path)
+    return str(path)
+
+
+class Payload:
+    """Pickles as a call of os.system, as a malicious checkpoint would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+class GetattrPayload:
+    """Pickles as getattr on an allowed class, outside HistoryBuffer."""
+
+    def __reduce__(self):
+        return getattr, (np.ndarray, 'tofile')
+
+
+def test_register_safe_globals_is_idempotent():
+    register_checkpoint_safe_globals()
+    registered = len(torch.serialization.get_safe_globals())
+    register_checkpoint_safe_globals()
+    assert len(torch.serialization.get_safe_globals()) == registered
+    assert HistoryBuffer in torch.serialization.get_safe_globals()
+    assert getattr not in checkpoint_safe_globals()
+
+
+def test_runner_checkpoint_loads_with_torch_defaults(killed_run):
+    path = killed_run / f'iter_{CHECKPOINT_INTERVAL}.pth'
+    assert unsafe_checkpoint_globals(str(path)) == []
+    checkpoint = torch.load(path)
+    assert checkpoint['meta']['iter'] == CHECKPOINT_INTERVAL
+    losses = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert isinstance(losses, HistoryBuffer)
+    assert len(losses.data[0]) == CHECKPOINT_INTERVAL
+    assert losses.mean() == pytest.approx(np.mean(losses.data[0]))
+    best_score = checkpoint['message_hub']['runtime_info']['best_score']
+    assert isinstance(best_score, np.float32)
+
+
+def test_load_from_runner_checkpoint(killed_run, toy_dir, test_tool,
+                                     tmp_path):
+    path = killed_run / f'iter_{CHECKPOINT_INTERVAL}.pth'
+    model = torch.nn.Module()
+    model.linear = torch.nn.Linear(2, 1)
+    load_checkpoint(model, str(path), logger='silent')
+    expected = torch.load(path)['state_dict']['linear.weight']
+    torch.testing.assert_close(model.linear.weight.data, expected)
+    run_tool(test_tool, str(toy_dir / 'toy.py'), str(path),
+             '--work-dir', str(tmp_path))
+    assert list(tmp_path.glob('*/*.json')), 'test metrics were not dumped'
+
+
+def test_killed_run_resumes_from_last_checkpoint(killed_run, toy_dir,
+                                                 train_tool, tmp_path):
+    assert not (killed_run / f'iter_{2 * CHECKPOINT_INTERVAL}.pth').exists()
+    config = str(toy_dir / 'toy.py')
+    run_tool(train_tool, config, '--work-dir', str(killed_run),
+             '--resume')
+    logs = sorted(killed_run.glob('*/*.log'))
+    resumed_log = logs[-1].read_text()
+    assert f'resumed epoch: 0, iter: {CHECKPOINT_INTERVAL}' in resumed_log
+    assert f'Iter(train) [{CHECKPOINT_INTERVAL}/{MAX_ITERS}]' not in (
+        resumed_log)
+    resumed = torch.load(killed_run / f'iter_{MAX_ITERS}.pth')
+    assert resumed['meta']['iter'] == MAX_ITERS
+
+    run_tool(train_tool, config, '--work-dir', str(tmp_path))
+    uninterrupted = torch.load(tmp_path / f'iter_{MAX_ITERS}.pth')
+    for name, value in uninterrupted['state_dict'].items():
+        torch.testing.assert_close(resumed['state_dict'][name], value)
+
+
+def test_unsafe_checkpoint_is_refused_with_clear_message(tmp_path):
+    marker = tmp_path / 'executed'
+    path = write_checkpoint(tmp_path / 'evil.pth', hook=Payload(marker))
+    with pytest.raises(UnsafeCheckpointError) as error:
+        with refuse_unsafe_checkpoints(path):
+            load_checkpoint(torch.nn.Linear(2, 1), path)
+    message = str(error.value)
+    assert path in message
+    assert f'{os.system.__module__}.system' in message
+    assert 'plain state dict' in message
+    assert not marker.exists()
+
+
+def test_custom_class_in_checkpoint_is_refused(tmp_path):
+    path = write_checkpoint(tmp_path / 'args.pth',
+                            args=argparse.Namespace(lr=0.1))
+    assert unsafe_checkpoint_globals(path) == ['argparse.Namespace']
+    with pytest.raises(UnsafeCheckpointError, match='argparse.Namespace'):
+        with refuse_unsafe_checkpoints(path):
+            torch.load(path)
+
+
+def test_getattr_outside_history_buffer_is_refused(tmp_path):
+    path = write_checkpoint(tmp_path / 'getattr.pth', x=GetattrPayload())
+    with pytest.raises(UnsafeCheckpointError, match=r'getattr\(.*tofile'):
+        with refuse_unsafe_checkpoints(path):
+            torch.load(path)
+
+
+def test_other_unpickling_errors_pass_through():
+    with pytest.raises(pickle.UnpicklingError, match='corrupt'):
+        with refuse_unsafe_checkpoints():
+            raise pickle.UnpicklingError('corrupt file')
+
+
+def test_test_tool_exits_with_message_on_unsafe_checkpoint(
+        toy_dir, test_tool, tmp_path):
+    path = write_checkpoint(tmp_path / 'evil.pth',
+                            hook=Payload(tmp_path / 'executed'))
+    with pytest.raises(SystemExit) as exit_info:
+        run_tool(test_tool, str(toy_dir / 'toy.py'), path,
+                 '--work-dir', str(tmp_path))
+    assert str(exit_info.value.code).startswith(
+        f"error: Refusing to load checkpoint '{path}'")
+    assert not (tmp_path / 'executed').exists()
+
+
+@pytest.mark.parametrize(('flags', 'expected'), [
+    ([], (False, None)),
+    (['--resume'], (True, None)),
+    (['--resume', 'ckpt.pth'], (True, 'ckpt.pth')),
+])
+def test_resume_argument(train_tool, flags, expected):
+    args = train_tool.parse_args(['cfg.py', *flags])
+    cfg = Config(dict(resume=False, load_from=None))
+    train_tool.apply_resume(cfg, args.resume)
+    assert (cfg.resume, cfg.load_from) == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
+def test_amp_without_cuda_is_a_clear_error(train_tool):
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
+    with pytest.raises(SystemExit, match='--amp needs a CUDA'):
+        train_tool.enable_amp(cfg)
+
+
+def test_auto_scale_lr(train_tool):
+    with pytest.raises(SystemExit, match='base_batch_size'):
+        train_tool.enable_auto_scale_lr(Config(dict()))
+    cfg = Config(dict(auto_scale_lr=dict(enable=False, base_batch_size=16)))
+    train_tool.enable_auto_scale_lr(cfg)
+    assert cfg.auto_scale_lr.enable
+
+
+def test_cpu_distributed_uses_gloo_without_device_ids(train_tool,
+                                                     monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    cfg = Config(
+        dict(launcher='pytorch', env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    train_tool.prepare_distributed(cfg)
+    try:
+        assert torch.distributed.get_backend() == 'gloo'
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        wrapper = MODEL_WRAPPERS.build(
+            cfg.model_wrapper_cfg,
+            default_args=dict(module=torch.nn.Linear(2, 1), device_ids=[0]))
+        assert wrapper.device_ids is None
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(('scope', 'hook_type'),
+                         [('mmdet', 'DetVisualizationHook'),
+                          ('mmseg', 'SegVisualizationHook')])
+def test_show_dir_follows_default_scope(test_tool, scope, hook_type):
+    cfg = Config(dict(default_scope=scope, visualizer=dict(type='V')))
+    args = test_tool.parse_args(['cfg.py', 'ckpt.pth', '--show-dir', 'vis'])
+    test_tool.enable_visualization(cfg, args)
+    hook = cfg.default_hooks.visualization
+    assert (hook.type, hook.draw) == (hook_type, True)
+    if scope == 'mmdet':
+        assert hook.test_out_dir == 'vis'
+    else:
+        assert cfg.visualizer.save_dir == 'vis'
+
+
+def test_options_need_a_known_scope(test_tool):
+    cfg = Config(dict(default_scope='mmengine'))
+    with pytest.raises(SystemExit, match='default_scope mmdet or mmseg'):
+        test_tool.enable_tta(cfg)
+
+
+def test_detection_tta_defaults_to_flips(test_tool):
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='PackDetInputs', meta_keys=('img_id', 'scale_factor'))
+    ]
+    cfg = Config(
+        dict(default_scope='mmdet', model=dict(type='MaskRCNN'),
+             test_dataloader=dict(dataset=dict(type='D', pipeline=pipeline))))
+    test_tool.enable_tta(cfg)
+    assert cfg.model.type == 'DetTTAModel'
+    assert cfg.model.module.type == 'MaskRCNN'
+    aug = cfg.test_dataloader.dataset.pipeline[-1]
+    assert aug.type == 'TestTimeAug'
+    assert aug.transforms[1][0].meta_keys == ('img_id', 'scale_factor',
+                                              'flip', 'flip_direction')
+
+
+def test_segmentation_tta_needs_config_entries(test_tool):
+    cfg = Config(
+        dict(default_scope='mmseg', model=dict(type='EncoderDecoder'),
+             test_dataloader=dict(dataset=dict(type='D', pipeline=[]))))
+    with pytest.raises(SystemExit, match='tta_model and tta_pipeline'):
+        test_tool.enable_tta(cfg)
+
+
+def test_out_option_checks(test_tool):
+    with pytest.raises(SystemExit, match='.pkl'):
+        test_tool.check_detection_out_file('predictions.json')
+    cfg = Config(dict(test_evaluator=dict(type='IoUMetric')))
+    test_tool.set_segmentation_output_dir(cfg, 'masks')
+    assert cfg.test_evaluator.output_dir == 'masks'

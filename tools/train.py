@@ -1,0 +1,250 @@
+"""Train a detector or segmentor whose backbone comes from mmvit_backbones.
+
+The flags follow mmdet 3.x and mmseg 1.x ``tools/train.py``; the config's
+``default_scope`` (``mmdet`` or ``mmseg``) decides the scope-specific parts.
+Differences from those scripts: ``--resume`` takes an optional path for both
+scopes, ``--amp`` fails early without an accelerator, distributed runs on a
+CPU-only machine use the gloo backend, and a checkpoint that torch refuses to
+unpickle ends the run with one clear message instead of a stack trace.
+
+Run ``python tools/train.py CONFIG`` for one process and
+``tools/dist_train.sh CONFIG NGPUS`` for several.
+"""
+import argparse
+import datetime
+import os
+import os.path as osp
+import sys
+from typing import Callable, Optional, Sequence
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.device import get_device
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS, init_default_scope
+from mmengine.runner import Runner, find_latest_checkpoint
+from torch.nn.parallel import DistributedDataParallel
+
+import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
+from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
+                                              refuse_unsafe_checkpoints)
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that train.py and test.py share."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings with key=value pairs, e.g. '
+        'train_cfg.max_iters=100 or key="[a,b]" for a list (no spaces)')
+    parser.add_argument(
+        '--launcher',
+        choices=LAUNCHERS,
+        default='none',
+        help='job launcher (pytorch for torchrun / tools/dist_*.sh)')
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help='set by torch.distributed.launch; torchrun sets LOCAL_RANK')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line of tools/train.py."""
+    parser = argparse.ArgumentParser(
+        description='Train an mmdet or mmseg model with an mmvit_backbones '
+        'backbone')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (AmpOptimWrapper; needs CUDA)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual batch size relative to '
+        'auto_scale_lr.base_batch_size of the config')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        metavar='PATH',
+        help='resume from PATH, or without PATH from the latest checkpoint '
+        'in the work directory')
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read the config and apply --cfg-options, --launcher and --work-dir.
+
+    The work directory is, by priority, ``--work-dir``, the config's
+    ``work_dir`` and ``./work_dirs/<config name>``.
+    """
+    if not osp.isfile(args.config):
+        raise SystemExit(f'error: config file {args.config!r} not found')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+    return cfg
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to AmpOptimWrapper with a dynamic scale.
+
+    MMEngine's AmpOptimWrapper refuses to run without a CUDA, NPU, MLU or
+    MUSA device, so a CPU-only machine gets a clear error up front.
+    """
+    device = get_device()
+    if device not in AMP_DEVICES:
+        raise SystemExit(
+            f'error: --amp needs a CUDA (or NPU/MLU/MUSA) device, but this '
+            f'machine only has {device!r}: MMEngine\'s AmpOptimWrapper does '
+            'not run on CPU. Drop --amp to train in float32.')
+    wrapper = cfg.optim_wrapper
+    wrapper_type = wrapper.get('type', 'OptimWrapper')
+    if wrapper_type == 'AmpOptimWrapper':
+        return
+    if wrapper_type != 'OptimWrapper':
+        raise SystemExit(
+            f'error: --amp replaces optim_wrapper.type OptimWrapper by '
+            f'AmpOptimWrapper, but the config uses {wrapper_type!r}')
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Turn on the config's auto_scale_lr, which must name a base batch size.
+    """
+    settings = cfg.get('auto_scale_lr')
+    if not settings or 'base_batch_size' not in settings:
+        raise SystemExit(
+            'error: --auto-scale-lr needs auto_scale_lr = dict(enable=False, '
+            'base_batch_size=N) in the config, N being the total batch size '
+            'the learning rate was tuned for')
+    settings.enable = True
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> None:
+    """Set cfg.resume / cfg.load_from from the --resume value.
+
+    ``'auto'`` resumes from the work directory's latest checkpoint (a fresh
+    start when there is none); any other value is the checkpoint to resume.
+    """
+    if resume is None:
+        return
+    cfg.resume = True
+    cfg.load_from = None if resume == 'auto' else resume
+
+
+def uses_cpu_distributed(cfg: Config) -> bool:
+    """Whether a distributed launcher is used on a machine without CUDA."""
+    return cfg.launcher != 'none' and not torch.cuda.is_available()
+
+
+def cpu_model_wrapper_cfg(cfg: Config) -> ConfigDict:
+    """Model wrapper settings for DistributedDataParallel on CPU.
+
+    The Runner passes ``device_ids=[LOCAL_RANK]`` to DistributedDataParallel,
+    which rejects device ids for a CPU module; ``device_ids=None`` avoids it.
+    """
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+    if isinstance(wrapper_type, str):
+        wrapper_type = MODEL_WRAPPERS.get(wrapper_type)
+    if isinstance(wrapper_type, type) and issubclass(wrapper_type,
+                                                      DistributedDataParallel):
+        wrapper.setdefault('device_ids', None)
+    return wrapper
+
+
+def init_cpu_process_group(cfg: Config) -> None:
+    """Join the gloo process group that torchrun describes in the environment.
+
+    MMEngine's own initialisation calls ``torch.cuda.set_device``, which fails
+    without CUDA; once the group exists the Runner skips it. Only the pytorch
+    launcher is supported on CPU: slurm and mpi derive ranks from their own
+    variables and MMEngine pins a CUDA device for them.
+    """
+    if cfg.launcher != 'pytorch':
+        raise SystemExit(
+            f'error: --launcher {cfg.launcher} needs CUDA; on a CPU-only '
+            'machine run several processes with --launcher pytorch '
+            '(tools/dist_train.sh, tools/dist_test.sh or torchrun)')
+    dist_cfg = cfg.env_cfg.dist_cfg
+    timeout = dist_cfg.get('timeout')
+    kwargs = {} if timeout is None else dict(
+        timeout=datetime.timedelta(seconds=timeout))
+    torch.distributed.init_process_group(backend=dist_cfg.backend, **kwargs)
+
+
+def prepare_distributed(cfg: Config) -> None:
+    """On a CPU-only machine, set up a distributed launch with gloo."""
+    if not uses_cpu_distributed(cfg):
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg)
+    if not torch.distributed.is_initialized():
+        init_cpu_process_group(cfg)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the default Runner, or the config's ``runner_type``."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    return RUNNERS.build(cfg)
+
+
+def checkpoints_to_load(cfg: Config) -> list:
+    """Local checkpoint files the Runner may load for this config."""
+    candidates = [cfg.get('load_from')]
+    if cfg.get('resume') and not cfg.get('load_from'):
+        candidates.append(find_latest_checkpoint(cfg.work_dir))
+    return [path for path in candidates if path]
+
+
+def run_guarded(step: Callable[[], object], candidates: Sequence[str]):
+    """Run ``step``; exit with a clear message if a checkpoint is refused."""
+    try:
+        with refuse_unsafe_checkpoints(*candidates):
+            return step()
+    except UnsafeCheckpointError as error:
+        sys.exit(f'error: {error}')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of tools/train.py."""
+    args = parse_args(argv)
+    cfg = load_config(args)
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    apply_resume(cfg, args.resume)
+    prepare_distributed(cfg)
+    runner = build_runner(cfg)
+    run_guarded(runner.train, checkpoints_to_load(cfg))
+
+
+if __name__ == '__main__':
+    main()
