@@ -7,6 +7,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+# First, so its torchvision shim is active before mmdet/mmpretrain import it.
+import mmvit_backbones  # noqa: E402,F401
+
 SHARED = ROOT.parent / 'shared'
 
 

@@ -30,6 +30,10 @@ if ! "$venv/bin/python" -c 'import mmcv.ops' 2>/dev/null; then
 fi
 
 "${pip[@]}" -r "$root/requirements/runtime.txt" -r "$root/requirements/tests.txt"
+# mmpretrain imports torchvision. --no-deps keeps the installed torch (CPU or
+# CUDA); with a CPU torch its compiled ops cannot load and
+# mmvit_backbones.compat makes the rest importable.
+"${pip[@]}" --no-deps -r "$root/requirements/torchvision.txt"
 "${pip[@]}" --no-build-isolation --no-deps -e "$root"
 
 echo "$want" > "$stamp"
