@@ -1,27 +1,14 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun: tools/dist_train.sh CONFIG NGPUS [train.py args]
-# NGPUS processes run on each node; on a machine without CUDA they are CPU
-# processes joined by gloo. Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT.
+# (CPU processes with gloo where there is no GPU; see dist_launch.sh).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
   echo "usage: $0 CONFIG NGPUS [tools/train.py arguments]" >&2
   exit 2
 fi
+TOOLS=$(cd "$(dirname "$0")" && pwd)
 CONFIG=$1
 NGPUS=$2
 shift 2
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PYTHON=python
-if [ -x "$ROOT/.venv/bin/python" ]; then
-  PYTHON="$ROOT/.venv/bin/python"
-fi
-
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m torch.distributed.run \
-  --nnodes="${NNODES:-1}" \
-  --node_rank="${NODE_RANK:-0}" \
-  --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-  --master_port="${PORT:-29500}" \
-  --nproc_per_node="$NGPUS" \
-  "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "$@"
+exec "$TOOLS/dist_launch.sh" "$TOOLS/train.py" "$NGPUS" "$CONFIG" "$@"
