@@ -182,11 +182,10 @@ def test_cross_shaped_attention_matches_reference(size, stripe):
     attn = CrossShapedWindowAttention(C, heads, stripe).eval()
     x = torch.randn(2, H * W, C)
     got = attn(x, (H, W))
-    qkv = attn.qkv(x).view(2, H, W, 3, C)
-    half = C // 2
+    qkv = attn.qkv(x).view(2, H, W, 2, 3, C // 2)
     for b in range(2):
-        hor_qkv = qkv[b, ..., :half]
-        ver_qkv = qkv[b, ..., half:].transpose(0, 1)
+        hor_qkv = qkv[b, :, :, 0]
+        ver_qkv = qkv[b, :, :, 1].transpose(0, 1)
         hor = reference_stripe_attention(hor_qkv, stripe, heads // 2)
         ver = reference_stripe_attention(ver_qkv, stripe, heads // 2)
         lepe = []

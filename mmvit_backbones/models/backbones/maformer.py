@@ -71,17 +71,18 @@ class CrossShapedWindowAttention(nn.Module):
         self._masks: Dict[tuple, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """x: (B, H * W, C) -> (B, H * W, C)."""
+        """x: (B, H * W, C) -> (B, H * W, C).
+
+        The q/k/v projection is laid out branch-major, (horizontal q, k, v |
+        vertical q, k, v), so the horizontal stripes are views of it.
+        """
         B, L, C = x.shape
         H, W = hw
-        qkv = self.qkv(x).view(B, H, W, 3 * C)
-        half = C // 2
-        horizontal_qkv = qkv.view(B, H, W, 3, C)[..., :half]
-        vertical_qkv = qkv.view(B, H, W, 3, C)[..., half:].transpose(1, 2)
-        horizontal = self._stripes(horizontal_qkv, self.lepe[0])
-        vertical = self._stripes(vertical_qkv, self.lepe[1]).transpose(1, 2)
-        out = torch.cat([horizontal, vertical], dim=-1).reshape(B, L, C)
-        return self.proj_drop(self.proj(out))
+        qkv = self.qkv(x).view(B, H, W, 2, 3, C // 2)
+        horizontal = self._stripes(qkv[:, :, :, 0], self.lepe[0])
+        vertical = self._stripes(qkv[:, :, :, 1].transpose(1, 2), self.lepe[1])
+        out = torch.cat([horizontal, vertical.transpose(1, 2)], dim=-1)
+        return self.proj_drop(self.proj(out.view(B, L, C)))
 
     def _stripes(self, qkv: torch.Tensor, lepe: nn.Conv2d) -> torch.Tensor:
         """Attention inside horizontal stripes of a (B, H, W, 3, C') map.
@@ -91,14 +92,15 @@ class CrossShapedWindowAttention(nn.Module):
         """
         B, H, W, _, C = qkv.shape
         sw = self.stripe_width
-        qkv = pad_to_multiple(qkv.reshape(B, H, W, 3 * C), sw, 1)
-        Hp = qkv.shape[1]
-        stripes = window_partition(qkv, (sw, W))
-        n = stripes.shape[0]
+        pad = -H % sw
+        if pad:
+            qkv = F.pad(qkv, (0, 0, 0, 0, 0, 0, 0, pad))
+        Hp = H + pad
+        n = B * Hp // sw
         h = self.heads_per_half
-        q, k, v = stripes.view(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
         bias = None
-        if Hp != H:
+        if pad:
             bias = self._padding_mask(H, W, Hp, qkv.device).repeat(B, 1, 1, 1)
             bias = bias.to(q.dtype)
         out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)
@@ -461,7 +463,7 @@ class MAFormer(BaseModule):
             x = tokens_to_map(tokens, hw)
             if i in self.out_indices:
                 norm = getattr(self, f'norm{i}')
-                outs.append(tokens_to_map(norm(tokens), hw))
+                outs.append(tokens_to_map(norm(tokens), hw).contiguous())
         return tuple(outs)
 
     def _freeze_stages(self):

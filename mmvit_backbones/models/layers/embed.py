@@ -43,6 +43,10 @@ class ConvEmbed(nn.Module):
 
 
 def tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-    """(B, H * W, C) -> (B, C, H, W)."""
+    """(B, H * W, C) -> (B, C, H, W) in channels-last memory format (a view).
+
+    Convolutions, pooling and interpolation accept it as it is; call
+    ``.contiguous()`` where a contiguous NCHW tensor is required.
+    """
     B, L, C = x.shape
-    return x.transpose(1, 2).reshape(B, C, *hw)
+    return x.view(B, *hw, C).permute(0, 3, 1, 2)
