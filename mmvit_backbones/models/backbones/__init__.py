@@ -1,3 +1,4 @@
+from .crossformer import CrossFormer
 from .maformer import MAFormer
 
-__all__ = ['MAFormer']
+__all__ = ['CrossFormer', 'MAFormer']

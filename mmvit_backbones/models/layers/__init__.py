@@ -1,5 +1,6 @@
 from .attention import (CrossAttention, MultiheadAttention, attend,
                         merge_heads, split_heads)
+from .dynamic_position_bias import DynamicPositionBias
 from .embed import ConvEmbed, tokens_to_map
 from .mlp import Mlp
 from .position import RelativePositionBias
@@ -9,7 +10,7 @@ from .window_attention import ShiftedWindowAttention
 
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
-    'split_heads', 'ConvEmbed', 'tokens_to_map', 'Mlp',
+    'split_heads', 'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp',
     'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention'
 ]

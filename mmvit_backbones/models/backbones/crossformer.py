@@ -1,0 +1,708 @@
+"""CrossFormer and CrossFormer++ (Wang et al., "CrossFormer++: A Versatile
+Vision Transformer Hinging on Cross-scale Attention", 2023).
+
+Four stages, each opened by a cross-scale embedding layer (CEL, section 3.1)
+and made of blocks that alternate short and long distance attention (LSDA,
+section 3.2.1) with a dynamic position bias (DPB, section 3.2.2).
+CrossFormer++ adds progressive group sizes (section 4.1) and amplitude
+cooling layers (ACL, section 4.2). Options, defaults and the two LDA grouping
+semantics are documented in ``docs/crossformer.md``.
+"""
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+from torch import nn
+
+from ..layers import (DynamicPositionBias, Mlp, attend, merge_heads,
+                      tokens_to_map)
+from ..layers.attention import check_heads
+
+LDA_MODES = ('image', 'region')
+ACL_PERIOD = 3
+DPB_WIDTH_DIVISOR = 16
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """How an (H, W) map is padded and split into attention groups.
+
+    The map is zero-padded at the bottom/right to ``padded`` = (Rh * Gh * I,
+    Rw * Gw * I), and a padded row index is read as ``r * Gh * I + m * I + a``
+    (region r < Rh, token m < Gh, phase a < I; columns alike). Group
+    (r, s, a, b) holds the Gh x Gw tokens (m, n) of one region and phase, i.e.
+    tokens I apart. Every grouping of the paper is such a lattice:
+
+    - SDA: I = 1, group (G, G), one group per G x G window.
+    - LDA 'image' (first generation): one region, group (Hp / I, Wp / I).
+    - LDA 'region' (second generation): group (G, G) in (G I) x (G I) regions.
+    - global attention: one region, I = 1, group (H, W).
+
+    Attributes:
+        regions (tuple[int, int]): (Rh, Rw).
+        group (tuple[int, int]): (Gh, Gw), tokens per group side.
+        interval (int): Stride I between the tokens of a group.
+    """
+    regions: Tuple[int, int]
+    group: Tuple[int, int]
+    interval: int
+
+    @property
+    def padded(self) -> Tuple[int, int]:
+        """(Hp, Wp) of the padded map."""
+        return (self.regions[0] * self.group[0] * self.interval,
+                self.regions[1] * self.group[1] * self.interval)
+
+    @property
+    def groups_per_image(self) -> int:
+        """Rh * Rw * I^2."""
+        return self.regions[0] * self.regions[1] * self.interval**2
+
+
+def group_layout(hw: Tuple[int, int],
+                 group_size: int,
+                 interval: int,
+                 long_distance: bool,
+                 lda_mode: str = 'image',
+                 adaptive_interval: bool = False) -> GroupLayout:
+    """Grouping of one SDA or LDA block for an (H, W) map (section 3.2.1).
+
+    A map that fits in one group (``max(H, W) <= group_size``) gets global
+    attention, decided afresh for every input.
+
+    Args:
+        hw (tuple[int, int]): Map size (H, W).
+        group_size (int): G.
+        interval (int): I of LDA (unused by SDA).
+        long_distance (bool): LDA instead of SDA.
+        lda_mode (str): 'image': pad to a multiple of I, I^2 groups of
+            (Hp / I) x (Wp / I) tokens. 'region': pad to a multiple of G I,
+            G x G groups of stride I inside each (G I) x (G I) region.
+        adaptive_interval (bool): 'region' only: I = ceil(max(H, W) / G).
+    """
+    H, W = hw
+    if max(H, W) <= group_size:
+        return GroupLayout((1, 1), (H, W), 1)
+    if not long_distance:
+        return GroupLayout((_ceil_div(H, group_size),
+                            _ceil_div(W, group_size)),
+                           (group_size, group_size), 1)
+    if lda_mode == 'image':
+        return GroupLayout((1, 1),
+                           (_ceil_div(H, interval), _ceil_div(W, interval)),
+                           interval)
+    if adaptive_interval:
+        interval = _ceil_div(max(H, W), group_size)
+    span = group_size * interval
+    return GroupLayout((_ceil_div(H, span), _ceil_div(W, span)),
+                       (group_size, group_size), interval)
+
+
+def group_tokens(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
+    """(B, Hp, Wp, C) padded map -> (B * groups, Gh * Gw, C).
+
+    Groups are ordered (image, region row, region column, row phase, column
+    phase), tokens row-major inside a group. One reshape/permute copy.
+    """
+    B, _, _, C = x.shape
+    (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
+    x = x.view(B, rh, gh, i, rw, gw, i, C).permute(0, 1, 4, 3, 6, 2, 5, 7)
+    return x.reshape(-1, gh * gw, C)
+
+
+def ungroup_tokens(groups: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
+    """Inverse of :func:`group_tokens`: -> (B, Hp, Wp, C)."""
+    C = groups.shape[-1]
+    (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
+    x = groups.view(-1, rh, rw, i, i, gh, gw, C)
+    x = x.permute(0, 1, 5, 3, 2, 6, 4, 7)
+    return x.reshape(-1, *layout.padded, C)
+
+
+@lru_cache(maxsize=64)
+@torch.inference_mode(False)
+def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
+                 device: torch.device) -> Optional[torch.Tensor]:
+    """Additive key mask of a padded map, or None when nothing is padded.
+
+    Returns (groups_per_image, 1, 1, N): ``-inf`` on the padded keys of every
+    group that holds at least one real token (their queries never see the
+    padding). Groups made only of padding stay unmasked: their outputs are
+    cropped away and an all ``-inf`` row would give NaN. Cached per layout
+    and map size; never modify the result in place.
+    """
+    H, W = hw
+    Hp, Wp = layout.padded
+    if (Hp, Wp) == (H, W):
+        return None
+    real = torch.zeros(1, Hp, Wp, 1, dtype=torch.bool, device=device)
+    real[:, :H, :W] = True
+    real = group_tokens(real, layout).squeeze(-1)
+    masked = ~real & real.any(-1, keepdim=True)
+    bias = torch.zeros(real.shape, device=device)
+    return bias.masked_fill_(masked, float('-inf'))[:, None, None, :]
+
+
+class CrossFormerAttention(nn.Module):
+    """Short or long distance attention with dynamic position bias.
+
+    ``softmax(Q K^T / sqrt(d) + B) V`` inside each group (eq. 1), B from
+    :class:`DynamicPositionBias` (eq. 2, hidden width C / 16). SDA groups
+    G x G adjacent tokens, LDA tokens sampled with interval I (Fig. 2); see
+    :func:`group_layout` for the exact grouping and the global fallback.
+    Padded keys are masked, so the result does not depend on the padding.
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads.
+        group_size (int): G.
+        interval (int): I (LDA only).
+        long_distance (bool): LDA instead of SDA.
+        lda_mode (str): 'image' or 'region', see :func:`group_layout`.
+        adaptive_interval (bool): 'region' LDA with I = ceil(max(H, W) / G).
+        qkv_bias (bool): Bias in the q/k/v projection.
+        attn_drop (float): Dropout on the attention weights.
+        proj_drop (float): Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 group_size: int,
+                 interval: int,
+                 long_distance: bool,
+                 lda_mode: str = 'image',
+                 adaptive_interval: bool = False,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.):
+        super().__init__()
+        check_heads(embed_dims, num_heads)
+        if lda_mode not in LDA_MODES:
+            raise ValueError(f'lda_mode must be one of {LDA_MODES}, got '
+                             f'{lda_mode!r}')
+        if adaptive_interval and lda_mode != 'region':
+            raise ValueError("adaptive_interval needs lda_mode='region' (the "
+                             'second-generation grouping)')
+        self.num_heads = num_heads
+        self.group_size = group_size
+        self.interval = interval
+        self.long_distance = long_distance
+        self.lda_mode = lda_mode
+        self.adaptive_interval = adaptive_interval
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.position_bias = DynamicPositionBias(
+            num_heads, embed_dims // DPB_WIDTH_DIVISOR)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def layout(self, hw: Tuple[int, int]) -> GroupLayout:
+        """Grouping of an (H, W) map for this block."""
+        return group_layout(hw, self.group_size, self.interval,
+                            self.long_distance, self.lda_mode,
+                            self.adaptive_interval)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        B, L, C = x.shape
+        H, W = hw
+        layout = self.layout(hw)
+        Hp, Wp = layout.padded
+        qkv = self.qkv(x).view(B, H, W, 3 * C)
+        if (Hp, Wp) != (H, W):
+            qkv = F.pad(qkv, (0, 0, 0, Wp - W, 0, Hp - H))
+        groups = group_tokens(qkv, layout)
+        n = groups.shape[1]
+        q, k, v = groups.view(-1, n, 3, self.num_heads,
+                              C // self.num_heads).permute(2, 0, 3, 1, 4)
+        bias = self.position_bias(layout.group)
+        padding = padding_bias(layout, hw, x.device)
+        if padding is not None:
+            bias = (bias + padding).repeat(B, 1, 1, 1)
+        out = attend(q, k, v, bias.to(q.dtype),
+                     self.attn_drop if self.training else 0.)
+        out = ungroup_tokens(merge_heads(out), layout)[:, :H, :W]
+        return self.proj_drop(self.proj(out.reshape(B, L, C)))
+
+
+class AmplitudeCoolingLayer(nn.Module):
+    """ACL (CrossFormer++ section 4.2, Fig. 6): ``LN(DWConv3x3(x))``.
+
+    Replaces the tokens, with no residual connection, to cut the growth of
+    activation amplitudes along a stage.
+
+    Args:
+        embed_dims (int): Channels C.
+        norm_cfg (dict): Norm after the depthwise convolution.
+    """
+
+    def __init__(self, embed_dims: int, norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        x = self.conv(tokens_to_map(x, hw))
+        return self.norm(x.flatten(2).transpose(1, 2))
+
+
+def cross_scale_split(out_channels: int, num_kernels: int) -> List[int]:
+    """Output channels per kernel of a CEL (section 3.1, Fig. 3).
+
+    Kernel i (smallest first) gets ``out / 2^(i+1)``, the last one the same
+    as the one before: 96 over 4 kernels -> 48, 24, 12, 12.
+    """
+    if num_kernels < 1 or out_channels % 2**(num_kernels - 1):
+        raise ValueError(
+            f'a cross-scale embedding with {num_kernels} kernels needs '
+            f'out_channels divisible by {2**max(num_kernels - 1, 0)}, got '
+            f'{out_channels}')
+    split = [out_channels // 2**(i + 1) for i in range(num_kernels - 1)]
+    return split + [out_channels - sum(split)]
+
+
+class CrossScaleEmbedding(nn.Module):
+    """Cross-scale embedding layer (CEL, section 3.1, Fig. 3).
+
+    One convolution per kernel size, all with the same stride and padding
+    ``(k - stride) / 2`` so that the patches of a token share their centre;
+    the outputs are concatenated on channels (:func:`cross_scale_split`).
+    The input is first zero-padded at the bottom/right to a multiple of the
+    stride (as mmcv's AdaptivePadding, 'corner'), so the output is
+    ceil(H / stride) x ceil(W / stride) for any size and equals the
+    reference's where the size is a multiple of the stride.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels (sum over the kernels).
+        kernel_sizes (Sequence[int]): Kernel sizes (used in ascending order;
+            larger kernels get fewer channels).
+        stride (int): Down-sampling factor.
+        norm_cfg (dict): LayerNorm of the tokens.
+        norm_first (bool): Normalise the input (patch merging between stages)
+            instead of the output (the stem).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_sizes: Sequence[int],
+                 stride: int,
+                 norm_cfg: dict = dict(type='LN'),
+                 norm_first: bool = False):
+        super().__init__()
+        for k in kernel_sizes:
+            if k < stride or (k - stride) % 2:
+                raise ValueError(
+                    f'cross-scale kernels must be >= the stride ({stride}) '
+                    f'and differ from it by an even number, got {k}')
+        self.stride = stride
+        self.norm_first = norm_first
+        splits = cross_scale_split(out_channels, len(kernel_sizes))
+        self.projections = nn.ModuleList(
+            nn.Conv2d(
+                in_channels, dims, k, stride=stride, padding=(k - stride) // 2)
+            for k, dims in zip(sorted(kernel_sizes), splits))
+        norm_dims = in_channels if norm_first else out_channels
+        self.norm = build_norm_layer(norm_cfg, norm_dims)[1]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """x: (B, C_in, H, W) -> tokens (B, H' * W', C_out) and (H', W')."""
+        if self.norm_first:
+            x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        H, W = x.shape[2:]
+        pad_h, pad_w = -H % self.stride, -W % self.stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = torch.cat([proj(x) for proj in self.projections], dim=1)
+        hw = tuple(x.shape[2:])
+        x = x.flatten(2).transpose(1, 2)
+        return (x if self.norm_first else self.norm(x)), hw
+
+
+class CrossFormerBlock(nn.Module):
+    """Pre-norm CrossFormer block (section 3.2, Fig. 1b), with an optional
+    ACL after the MLP residual (CrossFormer++, Fig. 6).
+
+    ``x = x + DropPath(Attn(LN(x)))``, ``x = x + DropPath(MLP(LN(x)))``,
+    then ``x = ACL(x)`` when ``amplitude_cooling``.
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads.
+        group_size (int): G.
+        interval (int): I.
+        long_distance (bool): LDA (odd blocks) instead of SDA (even blocks).
+        lda_mode (str): 'image' or 'region' LDA grouping.
+        adaptive_interval (bool): 'region' LDA with I = ceil(max(H, W) / G).
+        amplitude_cooling (bool): Append an ACL.
+        mlp_ratio (float): MLP hidden / input channels.
+        qkv_bias (bool): Bias in the q/k/v projection.
+        drop (float): Dropout after projections and in the MLP.
+        attn_drop (float): Dropout on attention weights.
+        drop_path (float): Stochastic depth rate of the block.
+        norm_cfg (dict): Token norm.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 group_size: int,
+                 interval: int,
+                 long_distance: bool,
+                 lda_mode: str = 'image',
+                 adaptive_interval: bool = False,
+                 amplitude_cooling: bool = False,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop: float = 0.,
+                 attn_drop: float = 0.,
+                 drop_path: float = 0.,
+                 norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = CrossFormerAttention(embed_dims, num_heads, group_size,
+                                         interval, long_distance, lda_mode,
+                                         adaptive_interval, qkv_bias,
+                                         attn_drop, drop)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+        self.drop_path = (
+            DropPath(drop_path) if drop_path > 0 else nn.Identity())
+        self.cooling = (
+            AmplitudeCoolingLayer(embed_dims, norm_cfg)
+            if amplitude_cooling else None)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        if self.cooling is not None:
+            x = self.cooling(x, hw)
+        return x
+
+
+def has_amplitude_cooling(index: int, depth: int) -> bool:
+    """Whether block ``index`` (0-based) of a stage of ``depth`` blocks ends
+    with an ACL: after every third block, never after the last one (section
+    4.2; depth 18 -> blocks 2, 5, 8, 11, 14)."""
+    return (index + 1) % ACL_PERIOD == 0 and index < depth - 1
+
+
+class CrossFormerStage(nn.Module):
+    """Blocks of one stage followed by the patch merging to the next stage
+    (``downsample``, None for the last stage)."""
+
+    def __init__(self, blocks: Sequence[nn.Module],
+                 downsample: Optional[nn.Module], with_cp: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+        self.with_cp = with_cp
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C), merging not applied."""
+        for block in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, hw, use_reentrant=False)
+            else:
+                x = block(x, hw)
+        return x
+
+
+FIRST_GENERATION = dict(
+    group_sizes=[7, 7, 7, 7],
+    intervals=[8, 4, 2, 1],
+    amplitude_cooling=False,
+    lda_mode='image')
+SECOND_GENERATION = dict(
+    group_sizes=[4, 4, 14, 7],
+    intervals=[4, 2, 1, 1],
+    amplitude_cooling=True,
+    lda_mode='region')
+REQUIRED_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
+OPTIONAL_ARCH_KEYS = dict(FIRST_GENERATION, drop_path_rate=0.1)
+
+
+def _arch(embed_dims, depths, num_heads, drop_path_rate, generation):
+    return dict(
+        embed_dims=embed_dims,
+        depths=depths,
+        num_heads=num_heads,
+        drop_path_rate=drop_path_rate,
+        **generation)
+
+
+@MODELS.register_module()
+class CrossFormer(BaseModule):
+    """CrossFormer / CrossFormer++ backbone (paper Table I).
+
+    Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``. A CEL
+    stem (kernels 4, 8, 16, 32, stride 4) and CEL merging (LayerNorm, then
+    kernels 2, 4, stride 2) after stages 1-3; inside a stage even blocks use
+    SDA and odd blocks LDA.
+
+    Args:
+        arch (str | dict): One of ``CrossFormer.arch_zoo``: first generation
+            't', 's', 'b', 'l' (also 'tiny', ..., 'crossformer-s'), second
+            generation 'pp-s', 'pp-b', 'pp-l', 'pp-h' (also 'crossformerpp-s',
+            'crossformer++-s'). Or a dict with ``embed_dims`` (int D),
+            ``depths`` and ``num_heads`` (4 entries each) and optionally
+            ``group_sizes``, ``intervals``, ``amplitude_cooling``,
+            ``lda_mode``, ``drop_path_rate`` (first-generation defaults:
+            7,7,7,7 / 8,4,2,1 / False / 'image' / 0.1).
+        in_channels (int): Image channels.
+        group_sizes (Sequence[int], optional): G per stage; None: the arch's.
+            Dense-prediction configs may change it (e.g. 14, 14, 7, 7):
+            weights do not depend on it.
+        intervals (Sequence[int], optional): I per stage; None: the arch's.
+        lda_mode (str, optional): LDA grouping, 'image' (first generation: I^2
+            groups of (H/I) x (W/I) tokens) or 'region' (second generation:
+            G x G groups of stride I inside (G I) x (G I) regions). None: the
+            arch's ('image' for CrossFormer, 'region' for CrossFormer++).
+        adaptive_interval (bool): With 'region' LDA, use I = ceil(max(H, W) /
+            G) for every input instead of ``intervals``.
+        stem_kernel_sizes (Sequence[int]): Kernels of the stem CEL.
+        merge_kernel_sizes (Sequence[int]): Kernels of the merging CELs.
+        mlp_ratio (float): MLP expansion ratio.
+        qkv_bias (bool): Bias in q/k/v projections.
+        drop_rate (float): Dropout rate.
+        attn_drop_rate (float): Attention dropout rate.
+        drop_path_rate (float, optional): Stochastic depth, linear from 0 to
+            this value over all blocks; None: the arch's classification value.
+        out_indices (Sequence[int]): Stages whose outputs are returned,
+            (B, embed_dims * 2^i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2))), taken
+            before the merging.
+        out_norms (bool): Add a LayerNorm (``norm{i}``) to every returned
+            output. The reference has none.
+        frozen_stages (int): Freeze the stem (``>= 0``) and the first
+            ``frozen_stages`` stages, each with the merging that follows it;
+            -1 freezes nothing.
+        with_cp (bool): Gradient checkpointing of every block.
+        norm_cfg (dict): Token norm (LayerNorm, eps 1e-5, as the reference).
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=PATH)`` with a file written by
+            ``tools/model_converters/crossformer2mmvit.py``.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny', 'crossformer-t'],
+                        _arch(64, [1, 1, 8, 6], [2, 4, 8, 16], 0.1,
+                              FIRST_GENERATION)),
+        **dict.fromkeys(['s', 'small', 'crossformer-s'],
+                        _arch(96, [2, 2, 6, 2], [3, 6, 12, 24], 0.2,
+                              FIRST_GENERATION)),
+        **dict.fromkeys(['b', 'base', 'crossformer-b'],
+                        _arch(96, [2, 2, 18, 2], [3, 6, 12, 24], 0.3,
+                              FIRST_GENERATION)),
+        **dict.fromkeys(['l', 'large', 'crossformer-l'],
+                        _arch(128, [2, 2, 18, 2], [4, 8, 16, 32], 0.5,
+                              FIRST_GENERATION)),
+        **dict.fromkeys(['pp-s', 'crossformerpp-s', 'crossformer++-s'],
+                        _arch(64, [2, 2, 18, 2], [2, 4, 8, 16], 0.2,
+                              SECOND_GENERATION)),
+        **dict.fromkeys(['pp-b', 'crossformerpp-b', 'crossformer++-b'],
+                        _arch(96, [2, 2, 18, 2], [3, 6, 12, 24], 0.3,
+                              SECOND_GENERATION)),
+        **dict.fromkeys(['pp-l', 'crossformerpp-l', 'crossformer++-l'],
+                        _arch(128, [2, 2, 18, 2], [4, 8, 16, 32], 0.5,
+                              SECOND_GENERATION)),
+        **dict.fromkeys(['pp-h', 'crossformerpp-h', 'crossformer++-h'],
+                        _arch(128, [6, 6, 18, 2], [4, 8, 16, 32], 0.7,
+                              SECOND_GENERATION)),
+    }
+    num_stages = 4
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 in_channels: int = 3,
+                 group_sizes: Optional[Sequence[int]] = None,
+                 intervals: Optional[Sequence[int]] = None,
+                 lda_mode: Optional[str] = None,
+                 adaptive_interval: bool = False,
+                 stem_kernel_sizes: Sequence[int] = (4, 8, 16, 32),
+                 merge_kernel_sizes: Sequence[int] = (2, 4),
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: Optional[float] = None,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 out_norms: bool = False,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 norm_cfg: dict = dict(type='LN'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        settings = self._parse_arch(arch)
+        self.group_sizes = self._per_stage(
+            'group_sizes', settings['group_sizes']
+            if group_sizes is None else group_sizes)
+        self.intervals = self._per_stage(
+            'intervals', settings['intervals']
+            if intervals is None else intervals)
+        self.lda_mode = settings['lda_mode'] if lda_mode is None else lda_mode
+        if drop_path_rate is None:
+            drop_path_rate = settings['drop_path_rate']
+        self.arch_settings = settings
+        self.in_channels = in_channels
+        self.out_indices = self._check_indices(out_indices)
+        if frozen_stages not in range(-1, self.num_stages + 1):
+            raise ValueError('frozen_stages must be in -1..4, got '
+                             f'{frozen_stages}')
+        self.frozen_stages = frozen_stages
+        depths = settings['depths']
+        dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
+        self.num_features = dims
+
+        self.patch_embed = CrossScaleEmbedding(in_channels, dims[0],
+                                               stem_kernel_sizes, 4, norm_cfg)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(depths):
+            blocks = [
+                CrossFormerBlock(
+                    embed_dims=dims[i],
+                    num_heads=settings['num_heads'][i],
+                    group_size=self.group_sizes[i],
+                    interval=self.intervals[i],
+                    long_distance=j % 2 == 1,
+                    lda_mode=self.lda_mode,
+                    adaptive_interval=adaptive_interval,
+                    amplitude_cooling=settings['amplitude_cooling']
+                    and has_amplitude_cooling(j, depth),
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    drop=drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=dpr[sum(depths[:i]) + j],
+                    norm_cfg=norm_cfg) for j in range(depth)
+            ]
+            downsample = None
+            if i < self.num_stages - 1:
+                downsample = CrossScaleEmbedding(
+                    dims[i],
+                    dims[i + 1],
+                    merge_kernel_sizes,
+                    2,
+                    norm_cfg,
+                    norm_first=True)
+            self.stages.append(CrossFormerStage(blocks, downsample, with_cp))
+        self.out_norms = out_norms
+        if out_norms:
+            for i in self.out_indices:
+                self.add_module(f'norm{i}',
+                                build_norm_layer(norm_cfg, dims[i])[1])
+        self._freeze_stages()
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise KeyError(f'Unknown CrossFormer arch {arch!r}; choose '
+                               f'one of {sorted(cls.arch_zoo)} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
+        missing = set(REQUIRED_ARCH_KEYS) - set(arch)
+        if missing:
+            raise KeyError(f'custom CrossFormer arch is missing '
+                           f'{sorted(missing)} (needs '
+                           f'{list(REQUIRED_ARCH_KEYS)})')
+        unknown = set(arch) - set(REQUIRED_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
+        if unknown:
+            raise KeyError(
+                f'custom CrossFormer arch has unknown keys {sorted(unknown)}; '
+                f'valid: {[*REQUIRED_ARCH_KEYS, *OPTIONAL_ARCH_KEYS]}')
+        settings = copy.deepcopy(dict(OPTIONAL_ARCH_KEYS, **arch))
+        for key in ('depths', 'num_heads'):
+            settings[key] = cls._per_stage(key, settings[key])
+        if not isinstance(settings['embed_dims'], int):
+            raise TypeError('custom CrossFormer arch: embed_dims is the int D '
+                            '(stage i has D * 2^i channels), got '
+                            f'{settings["embed_dims"]!r}')
+        return settings
+
+    @classmethod
+    def _per_stage(cls, name: str, values: Sequence[int]) -> List[int]:
+        values = list(values)
+        if len(values) != cls.num_stages or any(
+                not isinstance(v, int) or v < 1 for v in values):
+            raise ValueError(f'CrossFormer {name} needs {cls.num_stages} '
+                             f'positive ints (one per stage), got {values}')
+        return values
+
+    @classmethod
+    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
+        out_indices = tuple(out_indices)
+        if not out_indices or any(i not in range(cls.num_stages)
+                                  for i in out_indices):
+            raise ValueError('out_indices must be a non-empty subset of '
+                             f'(0, 1, 2, 3), got {out_indices}')
+        return out_indices
+
+    def init_weights(self):
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'CrossFormer expects images shaped (B, {self.in_channels}, '
+                f'H, W), got a tensor of shape {tuple(x.shape)}')
+        tokens, hw = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            tokens = stage(tokens, hw)
+            if i in self.out_indices:
+                out = tokens
+                if self.out_norms:
+                    out = getattr(self, f'norm{i}')(out)
+                outs.append(tokens_to_map(out, hw).contiguous())
+            if stage.downsample is not None:
+                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
+        if self.out_norms:
+            frozen += [
+                getattr(self, f'norm{i}') for i in self.out_indices
+                if i < self.frozen_stages
+            ]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)

@@ -1,0 +1,214 @@
+"""Key mapping from the authors' CrossFormer / CrossFormer++ checkpoints to
+:class:`~mmvit_backbones.models.backbones.crossformer.CrossFormer`.
+
+Both code generations share one naming scheme (``patch_embed``,
+``layers.{i}.blocks.{j}``, ``layers.{i}.downsample``); the first also stores
+the buffers ``attn.biases`` and ``attn.relative_position_index``, the second
+the ACL weights ``ex_conv``/``ex_ln``. The converted state dict holds bare
+backbone keys (no prefix): it loads with ``init_cfg=dict(type='Pretrained',
+checkpoint=PATH)``. ``tools/model_converters/crossformer2mmvit.py`` is the
+command-line front end.
+"""
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .crossformer import CrossFormer
+
+_BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
+_OURS_BLOCK = r'stages.\1.blocks.\2.'
+_PARAM = r'(?P<param>weight|bias)$'
+
+# (official key pattern, our key template); the parameter name is kept.
+KEY_RULES: Tuple[Tuple[str, str], ...] = (
+    (r'^patch_embed\.projs\.(\d+)\.', r'patch_embed.projections.\1.'),
+    (r'^patch_embed\.norm\.', 'patch_embed.norm.'),
+    (r'^layers\.(\d+)\.downsample\.norm\.', r'stages.\1.downsample.norm.'),
+    (r'^layers\.(\d+)\.downsample\.reductions\.(\d+)\.',
+     r'stages.\1.downsample.projections.\2.'),
+    (_BLOCK + r'(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.',
+     _OURS_BLOCK + r'\3.'),
+    (_BLOCK + r'attn\.pos\.pos_proj\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.0.'),
+    (_BLOCK + r'attn\.pos\.pos1\.0\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.1.'),
+    (_BLOCK + r'attn\.pos\.pos1\.2\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.3.'),
+    (_BLOCK + r'attn\.pos\.pos2\.0\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.4.'),
+    (_BLOCK + r'attn\.pos\.pos2\.2\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.6.'),
+    (_BLOCK + r'attn\.pos\.pos3\.0\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.7.'),
+    (_BLOCK + r'attn\.pos\.pos3\.2\.',
+     _OURS_BLOCK + 'attn.position_bias.mlp.9.'),
+    (_BLOCK + r'ex_conv\.', _OURS_BLOCK + 'cooling.conv.'),
+    (_BLOCK + r'ex_ln\.', _OURS_BLOCK + 'cooling.norm.'),
+)
+# Official keys a backbone does not use, by label: the first generation's
+# precomputed DPB inputs (rebuilt on the fly), the classifier and its norm.
+DROPPED_KEYS: Dict[str, str] = {
+    'attn.biases': r'\.attn\.biases$',
+    'attn.relative_position_index': r'\.attn\.relative_position_index$',
+    'head': r'^head\.',
+    'final norm': r'^norm\.',
+}
+_COMPILED_RULES = [(re.compile(pattern + _PARAM), template + r'\g<param>')
+                   for pattern, template in KEY_RULES]
+
+
+@dataclass
+class ConversionResult:
+    """Outcome of :func:`convert_crossformer_state_dict`.
+
+    Attributes:
+        state_dict (dict): Converted tensors, keyed as in :class:`CrossFormer`.
+        dropped (list[str]): Official keys deliberately left out.
+        unexpected (list[str]): Official keys no rule understands (not
+            converted).
+    """
+    state_dict: Dict[str, torch.Tensor]
+    dropped: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+
+
+def convert_key(key: str) -> Optional[str]:
+    """Our name for one official parameter key, or None if no rule applies.
+    """
+    for pattern, template in _COMPILED_RULES:
+        if pattern.match(key):
+            return pattern.sub(template, key)
+    return None
+
+
+def dropped_reason(key: str) -> Optional[str]:
+    """Label of the ``DROPPED_KEYS`` rule that drops an official key, or
+    None when the key is kept."""
+    for label, pattern in DROPPED_KEYS.items():
+        if re.search(pattern, key):
+            return label
+    return None
+
+
+def convert_crossformer_state_dict(
+        official: Mapping[str, torch.Tensor]) -> ConversionResult:
+    """Rename the tensors of an official CrossFormer(++) state dict.
+
+    Args:
+        official (Mapping[str, Tensor]): The authors' ``checkpoint['model']``
+            (or the ``backbone.`` part of a dense-prediction checkpoint, with
+            the prefix removed; see :func:`extract_official_state_dict`).
+
+    Returns:
+        ConversionResult: The converted tensors and the keys left out.
+    """
+    result = ConversionResult(state_dict={})
+    for key, value in official.items():
+        if dropped_reason(key) is not None:
+            result.dropped.append(key)
+            continue
+        ours = convert_key(key)
+        if ours is None:
+            result.unexpected.append(key)
+        else:
+            result.state_dict[ours] = value
+    return result
+
+
+def extract_official_state_dict(
+        checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """The backbone weights of a loaded official checkpoint.
+
+    Classification files keep them under ``model``; dense-prediction files
+    (mmdet 2.x / mmseg 0.x) under ``state_dict`` with a ``backbone.``
+    prefix; a bare state dict is taken as is.
+
+    Returns:
+        tuple: (state dict with official backbone keys, keys of other parts
+        of a dense-prediction model that are skipped).
+
+    Raises:
+        KeyError: If no weights are found.
+    """
+    if 'model' in checkpoint:
+        return dict(checkpoint['model']), []
+    weights = checkpoint.get('state_dict', checkpoint)
+    if not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise KeyError('no weights found: expected the key "model" (the '
+                       'authors\' classification checkpoints), "state_dict" '
+                       f'or a plain state dict; got keys {sorted(checkpoint)}')
+    if any(key.startswith('backbone.') for key in weights):
+        backbone = {
+            key[len('backbone.'):]: value
+            for key, value in weights.items() if key.startswith('backbone.')
+        }
+        others = [key for key in weights if not key.startswith('backbone.')]
+        return backbone, others
+    return dict(weights), []
+
+
+def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """CrossFormer ``arch`` dict matching a converted state dict.
+
+    Reads D from the stem norm, the depth of each stage from its block keys,
+    the heads from the DPB output layer and the presence of ACLs. Group sizes
+    and intervals have no weights and are not inferred.
+
+    Raises:
+        KeyError: If the state dict lacks the stem norm or a stage.
+    """
+    if 'patch_embed.norm.weight' not in state_dict:
+        raise KeyError('not a CrossFormer state dict: no patch_embed.norm')
+    depths, heads = [], []
+    for i in range(CrossFormer.num_stages):
+        blocks = {
+            int(m.group(1))
+            for m in (re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)
+                      for k in state_dict) if m
+        }
+        head_key = f'stages.{i}.blocks.0.attn.position_bias.mlp.9.weight'
+        if not blocks or head_key not in state_dict:
+            raise KeyError(f'not a CrossFormer state dict: stage {i} has no '
+                           'blocks')
+        depths.append(max(blocks) + 1)
+        heads.append(state_dict[head_key].shape[0])
+    return dict(
+        embed_dims=state_dict['patch_embed.norm.weight'].shape[0],
+        depths=depths,
+        num_heads=heads,
+        amplitude_cooling=any('.cooling.' in k for k in state_dict))
+
+
+def arch_name(arch: dict) -> Optional[str]:
+    """Long ``arch_zoo`` name ('crossformer-s', 'crossformerpp-s', ...) whose
+    weights have the shapes of ``arch`` (from :func:`infer_arch`), or None.
+    """
+    for name, settings in CrossFormer.arch_zoo.items():
+        if name.startswith('crossformer') and '+' not in name and all(
+                settings[key] == value for key, value in arch.items()):
+            return name
+    return None
+
+
+def compare_with_model(state_dict: Mapping[str, torch.Tensor],
+                       model: nn.Module) -> Dict[str, List[str]]:
+    """Keys that keep ``state_dict`` from loading strictly into ``model``.
+
+    Returns:
+        dict: ``missing`` (model keys absent from the state dict),
+        ``unexpected`` (state dict keys the model lacks) and ``mismatched``
+        ('key: checkpoint shape vs model shape').
+    """
+    expected = model.state_dict()
+    mismatched = [
+        f'{key}: {tuple(value.shape)} vs {tuple(expected[key].shape)}'
+        for key, value in state_dict.items()
+        if key in expected and value.shape != expected[key].shape
+    ]
+    return dict(
+        missing=sorted(set(expected) - set(state_dict)),
+        unexpected=sorted(set(state_dict) - set(expected)),
+        mismatched=mismatched)

@@ -1,0 +1,643 @@
+"""CrossFormer / CrossFormer++ backbone, DPB, grouping and the converter.
+
+Reference behaviour: ../shared/specs/crossformer.md. Most tests use tiny
+custom archs; the full variants are only built (parameter counts) or run at
+224x224 for the FLOP counts.
+"""
+import copy
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmvit_backbones.models.backbones.crossformer import (
+    CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
+    has_amplitude_cooling)
+from mmvit_backbones.models.backbones.crossformer_convert import (
+    convert_crossformer_state_dict, extract_official_state_dict, infer_arch)
+from mmvit_backbones.models.layers import DynamicPositionBias
+from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+
+REPO = Path(__file__).resolve().parents[1]
+KEY_LISTS = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys'
+VARIANTS = {
+    't': 'crossformer-t', 's': 'crossformer-s', 'b': 'crossformer-b',
+    'l': 'crossformer-l', 'pp-s': 'crossformerpp-s', 'pp-b': 'crossformerpp-b',
+    'pp-l': 'crossformerpp-l', 'pp-h': 'crossformerpp-h'
+}
+# GFLOPs of the reference models at 224 (spec table, head included).
+SPEC_GFLOPS = {
+    't': 2.86, 's': 4.91, 'b': 9.17, 'l': 16.12, 'pp-s': 4.39, 'pp-b': 9.50,
+    'pp-l': 16.57, 'pp-h': 21.59
+}
+TINY_V1 = dict(
+    embed_dims=32,
+    depths=[2, 2, 3, 2],
+    num_heads=[1, 2, 2, 4],
+    group_sizes=[3, 3, 3, 2],
+    intervals=[4, 2, 2, 1])
+TINY_V2 = dict(
+    TINY_V1,
+    depths=[2, 1, 4, 2],
+    amplitude_cooling=True,
+    lda_mode='region',
+    intervals=[2, 2, 1, 1])
+TINY_ARCHS = {'v1': TINY_V1, 'v2': TINY_V2}
+
+
+def tiny(generation='v1', **kwargs):
+    kwargs.setdefault('drop_path_rate', 0.)
+    model = CrossFormer(arch=TINY_ARCHS[generation], **kwargs)
+    model.init_weights()
+    return model.eval()
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+def load_converter_tool():
+    path = REPO / 'tools' / 'model_converters' / 'crossformer2mmvit.py'
+    spec = importlib.util.spec_from_file_location('crossformer2mmvit', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_state_dict(name):
+    """Random tensors with the exact keys/shapes of a spec key list."""
+    state = {}
+    for line in (KEY_LISTS / f'{name}_official.txt').read_text().splitlines():
+        key, shape = line.split('\t')
+        shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+        if key.endswith('relative_position_index'):
+            state[key] = torch.zeros(shape, dtype=torch.long)
+        else:
+            state[key] = torch.randn(shape)
+    return state
+
+
+# ---------------------------------------------------------------- arch zoo
+
+
+@pytest.mark.parametrize('names', [
+    ('t', 'tiny', 'crossformer-t'), ('s', 'small', 'crossformer-s', 'S'),
+    ('b', 'base', 'crossformer-b'), ('l', 'large', 'crossformer-l'),
+    ('pp-s', 'crossformerpp-s', 'crossformer++-s', 'PP-S'),
+    ('pp-b', 'crossformerpp-b', 'crossformer++-b'),
+    ('pp-l', 'crossformerpp-l', 'crossformer++-l'),
+    ('pp-h', 'crossformerpp-h', 'crossformer++-h')
+])
+def test_arch_aliases(names):
+    settings = [CrossFormer._parse_arch(name) for name in names]
+    assert all(s == settings[0] for s in settings)
+
+
+def test_generation_defaults_follow_the_spec():
+    v1 = CrossFormer._parse_arch('s')
+    v2 = CrossFormer._parse_arch('pp-s')
+    assert (v1['group_sizes'], v1['intervals'], v1['lda_mode'],
+            v1['amplitude_cooling']) == ([7] * 4, [8, 4, 2, 1], 'image',
+                                         False)
+    assert (v2['group_sizes'], v2['intervals'], v2['lda_mode'],
+            v2['amplitude_cooling']) == ([4, 4, 14, 7], [4, 2, 1, 1],
+                                         'region', True)
+    model = tiny('v2', lda_mode='image', group_sizes=[5, 5, 5, 5])
+    attn = model.stages[0].blocks[1].attn
+    assert (attn.lda_mode, attn.group_size, attn.interval) == ('image', 5, 2)
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(KeyError,
+                       match=r"Unknown CrossFormer arch 'xl'.*'pp-h'"):
+        CrossFormer(arch='xl')
+    with pytest.raises(KeyError, match='missing'):
+        CrossFormer(arch=dict(embed_dims=16, depths=[1, 1, 1, 1]))
+    with pytest.raises(KeyError, match='unknown keys'):
+        CrossFormer(arch=dict(TINY_V1, window=7))
+    with pytest.raises(ValueError, match='depths needs 4'):
+        CrossFormer(arch=dict(TINY_V1, depths=[1, 1, 1]))
+    with pytest.raises(ValueError, match='intervals needs 4 positive'):
+        CrossFormer(arch=TINY_V1, intervals=[4, 2, 0, 1])
+    with pytest.raises(TypeError, match='embed_dims is the int D'):
+        CrossFormer(arch=dict(TINY_V1, embed_dims=[16, 32, 64, 128]))
+    with pytest.raises(ValueError, match='lda_mode'):
+        CrossFormer(arch=TINY_V1, lda_mode='dilated')
+    with pytest.raises(ValueError, match='adaptive_interval'):
+        CrossFormer(arch=TINY_V1, adaptive_interval=True)
+    with pytest.raises(ValueError, match='divisible by 8'):
+        CrossFormer(arch=dict(TINY_V1, embed_dims=20))
+    with pytest.raises(ValueError, match='num_heads'):
+        CrossFormer(arch=dict(TINY_V1, num_heads=[3, 2, 2, 4]))
+    with pytest.raises(ValueError, match='hidden_dims'):
+        CrossFormer(arch=dict(TINY_V1, embed_dims=8, num_heads=[1] * 4))
+    with pytest.raises(ValueError, match='even number'):
+        CrossFormer(arch=TINY_V1, stem_kernel_sizes=(4, 7))
+    with pytest.raises(ValueError, match='out_indices'):
+        CrossFormer(arch=TINY_V1, out_indices=(4, ))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        CrossFormer(arch=TINY_V1, frozen_stages=5)
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
+        tiny()(torch.rand(1, 1, 32, 32))
+
+
+# ------------------------------------------------------- shapes and state
+
+
+@pytest.mark.parametrize('generation', ['v1', 'v2'])
+@pytest.mark.parametrize('size', [(64, 64), (65, 97), (21, 19), (9, 7),
+                                  (1, 1), (3, 70)])
+def test_output_shapes_any_size(generation, size):
+    model = tiny(generation)
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, *size))
+    assert len(outs) == 4
+    h, w = ceil_div(size[0], 4), ceil_div(size[1], 4)
+    for i, out in enumerate(outs):
+        assert out.shape == (2, 32 * 2**i, h, w)
+        assert torch.isfinite(out).all()
+        h, w = ceil_div(h, 2), ceil_div(w, 2)
+
+
+@pytest.mark.parametrize('generation', ['v1', 'v2'])
+def test_small_input_does_not_change_later_large_outputs(generation):
+    """The reference mutates its blocks when it first sees a small map."""
+    model = tiny(generation)
+    fresh = copy.deepcopy(model)
+    large = torch.rand(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = fresh(large)
+        model(torch.rand(1, 3, 20, 24))
+        model(torch.rand(1, 3, 5, 3))
+        got = model(large)
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('generation', ['v1', 'v2'])
+def test_batch_items_are_independent(generation):
+    model = tiny(generation)
+    x = torch.rand(3, 3, 45, 61)
+    with torch.no_grad():
+        batched = model(x)
+        single = model(x[1:2])
+    for a, b in zip(batched, single):
+        torch.testing.assert_close(a[1:2], b, atol=1e-5, rtol=1e-4)
+
+
+def test_out_indices_and_optional_out_norms():
+    model = tiny(out_indices=(1, 3))
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        plain = model(x)
+    assert [o.shape[1] for o in plain] == [64, 256]
+    assert not any(n.startswith('norm') for n, _ in model.named_children())
+    normed = tiny(out_indices=(1, 3), out_norms=True)
+    normed.load_state_dict(model.state_dict(), strict=False)
+    assert hasattr(normed, 'norm1') and not hasattr(normed, 'norm0')
+    with torch.no_grad():
+        outs = normed(x)
+    for out, ref, norm in zip(outs, plain, (normed.norm1, normed.norm3)):
+        expected = norm(ref.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        torch.testing.assert_close(out, expected)
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def test_layouts_at_224_match_the_spec():
+    # first generation: G x G tokens with stride I over the whole map
+    assert group_layout((56, 56), 7, 8, True, 'image') == group_layout(
+        (56, 56), 7, 8, True, 'region')
+    layout = group_layout((56, 56), 7, 8, True, 'image')
+    assert (layout.group, layout.interval, layout.padded) == ((7, 7), 8,
+                                                              (56, 56))
+    # CrossFormer++: stage 1 pads 56 to 64, 4x4 groups of stride 4 in 16x16
+    layout = group_layout((56, 56), 4, 4, True, 'region')
+    assert (layout.padded, layout.regions, layout.group) == ((64, 64), (4, 4),
+                                                             (4, 4))
+    assert group_layout((28, 28), 4, 2, True, 'region').padded == (32, 32)
+    for hw, g in (((14, 14), 14), ((7, 7), 7)):
+        assert group_layout(hw, g, 1, True, 'region').group == hw
+        assert group_layout(hw, g, 1, False).group == hw
+    # first generation at 800x1344, stage 1: 64 groups of 1050 tokens
+    layout = group_layout((200, 336), 7, 8, True, 'image')
+    assert layout.groups_per_image == 64
+    assert layout.group[0] * layout.group[1] == 1050
+    # adaptive interval: one region covering the map
+    layout = group_layout((200, 336), 4, 16, True, 'region', True)
+    assert (layout.interval, layout.regions) == (84, (1, 1))
+
+
+def reference_attention(module, x, hw):
+    """Straightforward LSDA for one image, groups defined by index arithmetic.
+
+    Every query sees the real tokens of its own group; the bias of a pair is
+    the DPB MLP evaluated on their offset inside the group.
+    """
+    H, W = hw
+    G, I = module.group_size, module.interval
+    heads = module.num_heads
+    C = x.shape[-1]
+    d = C // heads
+    if max(H, W) <= G:
+        mode = 'global'
+    elif not module.long_distance:
+        mode = 'short'
+    else:
+        mode = module.lda_mode
+    if mode == 'region' and module.adaptive_interval:
+        I = ceil_div(max(H, W), G)
+    span = G * I
+
+    def group_and_position(a, b):
+        if mode == 'global':
+            return (), (a, b)
+        if mode == 'short':
+            return (a // G, b // G), (a % G, b % G)
+        if mode == 'image':
+            return (a % I, b % I), (a // I, b // I)
+        return ((a // span, b // span, a % I, b % I),
+                ((a % span) // I, (b % span) // I))
+
+    q, k, v = module.qkv(x[0]).view(H, W, 3, heads, d).unbind(2)
+    out = torch.zeros(H, W, heads, d)
+    tokens = [(a, b) for a in range(H) for b in range(W)]
+    for i, j in tokens:
+        group, (pi, pj) = group_and_position(i, j)
+        keys = [t for t in tokens if group_and_position(*t)[0] == group]
+        positions = [group_and_position(*t)[1] for t in keys]
+        offsets = torch.tensor([[pi - a, pj - b] for a, b in positions],
+                               dtype=torch.float32)
+        bias = module.position_bias.mlp(offsets).T
+        kk = torch.stack([k[a, b] for a, b in keys], 1)
+        vv = torch.stack([v[a, b] for a, b in keys], 1)
+        logits = torch.einsum('hd,hnd->hn', q[i, j], kk) / d**0.5 + bias
+        out[i, j] = torch.einsum('hn,hnd->hd', logits.softmax(-1), vv)
+    return module.proj(out.reshape(1, H * W, C))
+
+
+GROUPING_CASES = [
+    # (size, G, I, long_distance, lda_mode, adaptive_interval)
+    ((9, 11), 4, 1, False, 'image', False),
+    ((3, 10), 4, 1, False, 'image', False),
+    ((4, 3), 4, 1, False, 'image', False),  # fits in a group: global
+    ((9, 11), 3, 4, True, 'image', False),
+    ((10, 7), 2, 3, True, 'image', False),
+    ((3, 10), 2, 4, True, 'image', False),  # groups made only of padding
+    ((9, 11), 2, 2, True, 'region', False),
+    ((13, 6), 3, 2, True, 'region', False),
+    ((5, 17), 3, 2, True, 'region', False),
+    ((9, 11), 3, 1, True, 'region', True),
+    ((5, 17), 4, 1, True, 'region', True),
+    ((6, 6), 7, 8, True, 'region', False),  # fits in a group: global
+]
+
+
+@pytest.mark.parametrize('size,G,I,long_distance,mode,adaptive',
+                         GROUPING_CASES)
+def test_grouping_matches_loop_reference(size, G, I, long_distance, mode,
+                                         adaptive):
+    module = CrossFormerAttention(
+        128, 4, G, I, long_distance, mode, adaptive_interval=adaptive).eval()
+    with torch.no_grad():  # a bias that varies strongly with the offset
+        module.position_bias.mlp[-1].weight.mul_(4.)
+    x = torch.randn(2, size[0] * size[1], 128)
+    got = module(x, size)
+    for b in range(2):
+        torch.testing.assert_close(
+            got[b:b + 1], reference_attention(module, x[b:b + 1], size),
+            atol=1e-5, rtol=1e-4)
+
+
+# --------------------------------------------------------------------- DPB
+
+
+def test_dpb_equals_explicit_per_pair_evaluation():
+    dpb = DynamicPositionBias(num_heads=3, hidden_dims=4)
+    gh, gw = 3, 5
+    bias = dpb((gh, gw))
+    assert bias.shape == (3, gh * gw, gh * gw)
+    for i in range(gh * gw):
+        for j in range(gh * gw):
+            offset = torch.tensor([[i // gw - j // gw, i % gw - j % gw]],
+                                  dtype=torch.float32)
+            torch.testing.assert_close(bias[:, i, j], dpb.mlp(offset)[0])
+    assert dpb.table((gh, gw)).shape == ((2 * gh - 1) * (2 * gw - 1), 3)
+
+
+def test_dpb_structure_matches_the_spec():
+    dpb = DynamicPositionBias(num_heads=3, hidden_dims=6)
+    linear = [m for m in dpb.mlp if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in dpb.mlp if isinstance(m, torch.nn.LayerNorm)]
+    assert [tuple(m.weight.shape) for m in linear] == [(6, 2), (6, 6), (6, 6),
+                                                       (3, 6)]
+    assert len(norms) == 3 and all(n.eps == 1e-5 for n in norms)
+    attn = CrossFormerAttention(96, 3, 7, 8, True)
+    assert attn.position_bias.mlp[0].out_features == 96 // 16
+
+
+def fresh_dpb_bias(dpb, group):
+    """The bias computed from the current weights, bypassing any cache."""
+    with torch.no_grad():
+        offsets = torch.tensor(
+            [[dh, dw] for dh in range(1 - group[0], group[0])
+             for dw in range(1 - group[1], group[1])],
+            dtype=dpb.mlp[0].weight.dtype)
+        table = dpb.mlp(offsets)
+    n = group[0] * group[1]
+    rows = torch.arange(n) // group[1]
+    cols = torch.arange(n) % group[1]
+    index = ((rows[:, None] - rows[None, :] + group[0] - 1) *
+             (2 * group[1] - 1) + cols[:, None] - cols[None, :] + group[1] - 1)
+    return table[index].permute(2, 0, 1)
+
+
+def test_dpb_cache_never_returns_stale_values():
+    dpb = DynamicPositionBias(num_heads=2, hidden_dims=4).eval()
+    with torch.no_grad():
+        dpb((3, 3))
+        assert dpb.table((3, 3)) is dpb.table((3, 3))
+        dpb.mlp[-1].bias.add_(1.)  # in place: bumps the version
+        torch.testing.assert_close(dpb((3, 3)), fresh_dpb_bias(dpb, (3, 3)))
+        dpb.load_state_dict(DynamicPositionBias(2, 4).state_dict())
+        torch.testing.assert_close(dpb((3, 3)), fresh_dpb_bias(dpb, (3, 3)))
+        dpb.double()
+        assert dpb((3, 3)).dtype == torch.float64
+        torch.testing.assert_close(dpb((3, 3)), fresh_dpb_bias(dpb, (3, 3)))
+    # a fused optimizer step does not bump version counters; it runs in
+    # training mode, and eval() empties the cache
+    dpb = DynamicPositionBias(num_heads=2, hidden_dims=4).eval()
+    optimizer = torch.optim.AdamW(dpb.parameters(), lr=0.1, fused=True)
+    with torch.no_grad():
+        dpb((3, 3))
+    dpb.train()
+    dpb((3, 3)).sum().backward()
+    optimizer.step()
+    dpb.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dpb((3, 3)), fresh_dpb_bias(dpb, (3, 3)))
+        # an EMA swap writes through .data (no version bump) before eval()
+        for p in dpb.parameters():
+            p.data.copy_(torch.randn_like(p))
+        dpb.eval()
+        torch.testing.assert_close(dpb((3, 3)), fresh_dpb_bias(dpb, (3, 3)))
+    trained = dpb.train()((3, 3))
+    assert trained.requires_grad
+
+
+def test_model_cache_follows_weight_updates():
+    model = tiny('v2')
+    x = torch.rand(1, 3, 37, 29)
+    with torch.no_grad():
+        model(x)
+        donor = tiny('v2')
+        for p in donor.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+        model.load_state_dict(donor.state_dict())
+        got = model(x)
+        expected = copy.deepcopy(donor)(x)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+# --------------------------------------------------------------- CEL, ACL
+
+
+def test_cross_scale_embedding_matches_the_reference_where_it_applies():
+    cel = CrossScaleEmbedding(3, 96, (4, 8, 16, 32), 4)
+    assert [p.out_channels for p in cel.projections] == [48, 24, 12, 12]
+    assert [p.padding for p in cel.projections] == [(0, 0), (2, 2), (6, 6),
+                                                    (14, 14)]
+    x = torch.rand(1, 3, 64, 96)
+    tokens, hw = cel(x)
+    convs = torch.cat([p(x) for p in cel.projections], 1)
+    assert hw == (16, 24)
+    torch.testing.assert_close(tokens,
+                               cel.norm(convs.flatten(2).transpose(1, 2)))
+    odd = x[..., :61, :93]
+    tokens, hw = cel(odd)
+    assert hw == (16, 24)
+    padded, _ = cel(F.pad(odd, (0, 3, 0, 3)))
+    torch.testing.assert_close(tokens, padded)
+    merge = CrossScaleEmbedding(64, 128, (2, 4), 2, norm_first=True)
+    assert [p.out_channels for p in merge.projections] == [64, 64]
+    assert merge.norm.normalized_shape == (64, )
+    _, hw = merge(torch.rand(1, 64, 7, 5))
+    assert hw == (4, 3)
+
+
+@pytest.mark.parametrize('depth,expected', [(18, [2, 5, 8, 11, 14]),
+                                            (6, [2]), (2, []), (3, [])])
+def test_amplitude_cooling_placement(depth, expected):
+    assert [i for i in range(depth)
+            if has_amplitude_cooling(i, depth)] == expected
+
+
+def test_acl_only_in_crossformerpp_blocks():
+    v2 = tiny('v2')
+    placed = [(i, j) for i, stage in enumerate(v2.stages)
+              for j, block in enumerate(stage.blocks)
+              if block.cooling is not None]
+    assert placed == [(2, 2)]
+    assert all(block.cooling is None for stage in tiny('v1').stages
+               for block in stage.blocks)
+    plain = CrossFormer('pp-s').stages
+    assert [j for j, b in enumerate(plain[2].blocks)
+            if b.cooling is not None] == [2, 5, 8, 11, 14]
+
+
+def test_acl_replaces_tokens_without_skip():
+    block = tiny('v2').stages[2].blocks[2]
+    x = torch.randn(2, 5 * 6, 128)
+    without = copy.deepcopy(block)
+    without.cooling = None
+    with torch.no_grad():
+        y = without(x, (5, 6))
+        conv = block.cooling.conv(y.transpose(1, 2).reshape(2, 128, 5, 6))
+        expected = block.cooling.norm(conv.flatten(2).transpose(1, 2))
+        torch.testing.assert_close(block(x, (5, 6)), expected)
+
+
+# ------------------------------------------------- training-related options
+
+
+@pytest.mark.parametrize('generation', ['v1', 'v2'])
+def test_with_cp_matches_plain_outputs_and_grads(generation):
+    plain = tiny(generation).train()
+    ckpt = copy.deepcopy(plain)
+    for stage in ckpt.stages:
+        stage.with_cp = True
+    x = torch.rand(2, 3, 41, 50)
+    grads = []
+    for model in (plain, ckpt):
+        outs = model(x)
+        sum(o.square().mean() for o in outs).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    assert CrossFormer(arch=TINY_V1, with_cp=True).stages[0].with_cp
+
+
+def test_gradients_reach_every_parameter():
+    model = tiny('v2').train()
+    outs = model(torch.rand(2, 3, 48, 40))
+    sum(o.mean() for o in outs).backward()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+def test_frozen_stages():
+    model = tiny(frozen_stages=2, out_norms=True).train()
+    assert not any(p.requires_grad for p in model.patch_embed.parameters())
+    for i, stage in enumerate(model.stages):
+        frozen = i < 2
+        assert all(p.requires_grad != frozen for p in stage.parameters())
+        assert stage.training != frozen
+    assert not model.stages[1].downsample.norm.weight.requires_grad
+    assert not model.norm1.weight.requires_grad
+    assert model.norm2.weight.requires_grad
+    only_stem = tiny(frozen_stages=0).train()
+    assert not any(p.requires_grad
+                   for p in only_stem.patch_embed.parameters())
+    assert all(p.requires_grad for p in only_stem.stages.parameters())
+    outs = model(torch.rand(1, 3, 40, 40))
+    sum(o.mean() for o in outs).backward()
+
+
+def test_drop_path_schedule():
+    model = CrossFormer(arch=TINY_V1, drop_path_rate=0.4)
+    rates = [
+        getattr(b.drop_path, 'drop_prob', 0.) for s in model.stages
+        for b in s.blocks
+    ]
+    assert rates == pytest.approx(torch.linspace(0, 0.4, 9).tolist())
+    default = CrossFormer(arch=dict(TINY_V1, drop_path_rate=0.2))
+    assert default.stages[3].blocks[-1].drop_path.drop_prob == \
+        pytest.approx(0.2)
+
+
+# --------------------------------------------------- against the reference
+
+
+@pytest.mark.parametrize('arch', list(VARIANTS))
+def test_params_equal_the_reference_models(arch, paper_tables):
+    model = CrossFormer(arch)
+    channels = model.num_features[-1]
+    head = channels * 1000 + 1000
+    final_norm = 2 * channels
+    params = (count_params(model) + head + final_norm) / 1e6
+    exact = paper_tables['classification'][VARIANTS[arch]]['exact']
+    assert params == pytest.approx(exact, rel=1e-3)
+
+
+@pytest.mark.parametrize('arch', ['s', 'pp-s'])
+def test_flops_at_224_within_3_percent(arch):
+    model = CrossFormer(arch)
+    result = backbone_complexity(model, 224)
+    head = model.num_features[-1] * 1000
+    assert not result.significant_uncounted_ops
+    gflops = (result.flops + head) / 1e9
+    assert gflops == pytest.approx(SPEC_GFLOPS[arch], rel=0.03)
+
+
+# --------------------------------------------------------------- converter
+
+
+@pytest.mark.parametrize('name,arch', [('crossformer-s', 's'),
+                                       ('crossformerpp-s', 'pp-s')])
+def test_converter_on_the_official_key_lists(tmp_path, capsys, name, arch):
+    official = official_state_dict(name)
+    src, dst = tmp_path / f'{name}.pth', tmp_path / 'out' / 'converted.pth'
+    torch.save({'model': official, 'epoch': 300}, src)
+    assert load_converter_tool().main([str(src), str(dst)]) == 0
+    report = capsys.readouterr().out
+    assert f'Architecture: {name}' in report
+    assert 'Unexpected keys, not written: none' in report
+    assert 'Missing keys (the model needs them): none' in report
+    assert 'head x2' in report and 'final norm x2' in report
+
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    CrossFormer(arch).load_state_dict(converted, strict=True)
+    model = CrossFormer(
+        arch, init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    model.init_weights()
+    state = model.state_dict()
+    for key, value in converted.items():
+        torch.testing.assert_close(state[key], value)
+    torch.testing.assert_close(
+        state['stages.0.blocks.1.attn.position_bias.mlp.3.weight'],
+        official['layers.0.blocks.1.attn.pos.pos1.2.weight'])
+
+
+def test_converter_reports_unknown_keys_and_reads_dense_checkpoints(
+        tmp_path, capsys):
+    official = official_state_dict('crossformer-s')
+    dense = {f'backbone.{k}': v for k, v in official.items()}
+    dense['backbone.layers.0.blocks.0.attn.extra.weight'] = torch.zeros(1)
+    dense['neck.lateral_convs.0.conv.weight'] = torch.zeros(1)
+    backbone, others = extract_official_state_dict({'state_dict': dense})
+    assert others == ['neck.lateral_convs.0.conv.weight']
+    result = convert_crossformer_state_dict(backbone)
+    assert result.unexpected == ['layers.0.blocks.0.attn.extra.weight']
+    assert len(result.dropped) == 2 * 12 + 4
+    assert infer_arch(result.state_dict)['depths'] == [2, 2, 6, 2]
+
+    src = tmp_path / 'dense.pth'
+    torch.save({'state_dict': dense}, src)
+    tool = load_converter_tool()
+    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    report = capsys.readouterr().out
+    assert 'layers.0.blocks.0.attn.extra.weight' in report
+    assert 'Skipped: 1 keys' in report
+    torch.save({'optimizer': {}}, src)
+    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 2
+    assert 'no weights found' in capsys.readouterr().err
+
+
+def test_converted_weights_reproduce_the_same_function():
+    """Round trip: our keys -> official names -> converter -> our model."""
+    source = tiny('v2')
+    official = {}
+    for key, value in source.state_dict().items():
+        official[to_official_key(key)] = value
+    result = convert_crossformer_state_dict(official)
+    assert not result.unexpected
+    target = CrossFormer(arch=TINY_V2, drop_path_rate=0.).eval()
+    target.load_state_dict(result.state_dict, strict=True)
+    x = torch.rand(1, 3, 50, 44)
+    with torch.no_grad():
+        for a, b in zip(source(x), target(x)):
+            torch.testing.assert_close(a, b)
+
+
+def to_official_key(key):
+    """Our name -> the authors' name, written out independently of the
+    converter's rules."""
+    dpb = {'0': 'pos_proj', '1': 'pos1.0', '3': 'pos1.2', '4': 'pos2.0',
+           '6': 'pos2.2', '7': 'pos3.0', '9': 'pos3.2'}
+    parts = key.split('.')
+    if parts[0] == 'patch_embed':
+        return key.replace('projections', 'projs')
+    parts[0] = 'layers'
+    if parts[2] == 'downsample':
+        return '.'.join(parts).replace('projections', 'reductions')
+    tail = '.'.join(parts[4:])
+    if tail.startswith('attn.position_bias.mlp.'):
+        index, param = parts[7], parts[8]
+        tail = f'attn.pos.{dpb[index]}.{param}'
+    tail = tail.replace('cooling.conv', 'ex_conv').replace(
+        'cooling.norm', 'ex_ln')
+    return '.'.join(parts[:4] + [tail])
+
+
+def test_registered_in_the_root_registry():
+    from mmengine.registry import MODELS
+    model = MODELS.build(dict(type='CrossFormer', arch=TINY_V1))
+    assert isinstance(model, CrossFormer)
+    assert math.isclose(model.arch_settings['drop_path_rate'], 0.1)
+    for scope in ('mmdet.registry', 'mmseg.registry'):
+        registry = pytest.importorskip(scope).MODELS
+        assert registry.get('CrossFormer') is CrossFormer
