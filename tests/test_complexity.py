@@ -308,11 +308,16 @@ def test_benchmark_smoke(tmp_path, capsys):
 def test_benchmark_memory_worker_runs_in_fresh_process():
     benchmark = load_tool('benchmark')
     args = benchmark.parse_args([
-        '--backbone', 'unused', '--mem-size', '32', '--mem-batch', '1',
+        '--backbone', 'unused', '--mem-size', '128', '--mem-batch', '1',
         '--threads', '1'
     ])
     spec = 'dict(type="ResNet", depth=18, out_indices=(3,))'
     memory = benchmark.measure_memory([spec], args)[spec]
     weights = 11_176_512 * 4
     assert memory['weights_input_bytes'] > weights
-    assert memory['peak_bytes'] > memory['weights_input_bytes']
+    # The stem's output (64 x 64 x 64 floats, 1 MiB) is above glibc's mmap
+    # threshold, so the RSS must grow by at least that much; smaller maps
+    # can be served from the arena left over by the warm-up forward.
+    stem_output = 64 * 64 * 64 * 4
+    assert (memory['peak_bytes'] -
+            memory['weights_input_bytes']) >= stem_output
