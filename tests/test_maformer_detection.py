@@ -1,4 +1,6 @@
 """The Mask R-CNN configs build and take a real training step on CPU."""
+from pathlib import Path
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -63,3 +65,23 @@ def test_one_training_step_on_cpu(mmdet_models):
         results = model.test_step(data)
     assert len(results) == 2
     assert results[0].pred_instances.bboxes.shape[-1] == 4
+
+
+def test_inheriting_config_loads_imagenet_weights(tmp_path, mmdet_models):
+    """The README's recipe: a child config replaces the inherited None."""
+    from mmvit_backbones.models.backbones import MAFormer
+    classifier = MAFormer(arch='s')
+    torch.nn.init.constant_(classifier.stages[0].blocks[0].gld.fc.weight, 0.5)
+    checkpoint = tmp_path / 'maformer-s_in1k.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
+                               classifier.state_dict().items()}}, checkpoint)
+    child = tmp_path / 'child.py'
+    child.write_text(
+        f"_base_ = '{Path(CONFIGS[0]).resolve()}'\n"
+        'model = dict(backbone=dict(init_cfg=dict(\n'
+        "    _delete_=True, type='Pretrained',\n"
+        f"    checkpoint='{checkpoint}', prefix='backbone.')))\n")
+    model = mmdet_models.build(Config.fromfile(child).model)
+    model.init_weights()
+    loaded = model.backbone.stages[0].blocks[0].gld.fc.weight
+    assert torch.all(loaded == 0.5)
