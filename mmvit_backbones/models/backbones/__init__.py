@@ -1,4 +1,5 @@
 from .crossformer import CrossFormer
+from .focal import FocalTransformer  # noqa: F401
 from .maformer import MAFormer
 from .mixformer import MixFormer  # noqa: F401
 

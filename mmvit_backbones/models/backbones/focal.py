@@ -1,0 +1,683 @@
+"""Focal Transformer (Yang et al., "Focal Self-attention for Local-Global
+Interactions in Vision Transformers", 2021).
+
+Four stages of pre-norm blocks with window-wise focal attention (section
+3.2): the queries of a 7x7 window attend its own tokens, a fine ring of
+surrounding tokens and a coarse, pooled level covering a larger region, in
+one softmax. The reference behaviour (token order, duplicates, wrap-around,
+bias tables) is ``shared/specs/focal.md``; choices and their reasons are in
+``docs/focal.md``.
+
+All key/value tokens of a window are taken by one precomputed gather from
+one source tensor (the padded map followed by the pooled map), instead of
+the reference's rolls, window partitions, concatenations and index selects
+of full maps; the attention is one ``scaled_dot_product_attention`` call.
+"""
+import copy
+import math
+from functools import lru_cache
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+from torch import nn
+
+from ..layers import (Mlp, RelativePositionBias, attend, pad_to_multiple,
+                      tokens_to_map)
+from ..layers.attention import check_heads
+
+# Order of the four cyclic shifts (along H, W) that build the fine ring, in
+# units of the expand size (spec, "fine surroundings").
+RING_SHIFTS = ((-1, -1), (-1, 1), (1, -1), (1, 1))
+# Detection/segmentation pooled region sizes of the paper (section 4.2).
+DENSE_FOCAL_WINDOWS = (15, 13, 9, 7)
+
+
+def ring_offsets(window: int, expand: int) -> torch.Tensor:
+    """Offsets (row, col) of the fine-ring keys from a window's top-left
+    token, in the reference order (spec, step 2).
+
+    For each shift (sh, sw) of :data:`RING_SHIFTS` (times ``expand``), the
+    rolled map ``out[i] = in[i - shift]`` is cut into windows; position
+    (r, c) of a rolled window holds the token at offset (r - sh, c - sw).
+    Positions whose token lies inside the window itself on both axes are
+    dropped; the others are kept row-major. With window 7 and expand 3 this
+    gives 4 x 33 = 132 offsets, 12 of which appear twice.
+
+    Returns:
+        Tensor: (4 * (window^2 - (window - expand)^2), 2), int64.
+    """
+    r = torch.arange(window)
+    rows, cols = (r[:, None].expand(window, window).flatten(),
+                  r[None, :].expand(window, window).flatten())
+    offsets = []
+    for sign_h, sign_w in RING_SHIFTS:
+        dr, dc = rows - sign_h * expand, cols - sign_w * expand
+        inside = ((dr >= 0) & (dr < window)) & ((dc >= 0) & (dc < window))
+        offsets.append(torch.stack([dr[~inside], dc[~inside]], 1))
+    return torch.cat(offsets)
+
+
+def ring_size(window: int, expand: int) -> int:
+    """Number of fine-ring keys of a window (132 for window 7, expand 3)."""
+    return 4 * (window**2 - (window - expand)**2) if expand else 0
+
+
+def pooled_position_index(window: int, focal_window: int) -> torch.Tensor:
+    """Row of the pooled-level bias table for every (query, pooled key).
+
+    Query (qh, qw) of the window and key (kh, kw) of the focal_window x
+    focal_window pooled region are compared on the same integer grid (spec,
+    step 3): ``(qh - kh + fw - 1) * (window + fw - 1) + qw - kw + fw - 1``.
+
+    Returns:
+        Tensor: (window^2, focal_window^2), int64.
+    """
+    q = torch.arange(window)
+    k = torch.arange(focal_window)
+    dh = q[:, None] - k[None, :] + focal_window - 1  # (window, fw)
+    index = dh[:, None, :, None] * (window + focal_window - 1) + \
+        dh[None, :, None, :]
+    return index.reshape(window**2, focal_window**2)
+
+
+def use_fine_ring(hw: Tuple[int, int], window: int, expand: int) -> bool:
+    """Whether a map gets the fine ring: never when ``expand`` is 0, and, as
+    in the reference, not when its short side fits in one window."""
+    return expand > 0 and int(min(hw)) > window
+
+
+@lru_cache(maxsize=64)
+@torch.inference_mode(False)
+def focal_key_index(
+        padded: Tuple[int, int], window: int, expand: int, ring: bool,
+        focal_window: int,
+        device: torch.device) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Which source rows every window attends to, and which are outside.
+
+    The source holds the Hp * Wp tokens of the padded map (row-major)
+    followed by the (Hp / window) * (Wp / window) pooled tokens. Window
+    (r, c) attends, in this order: its own window^2 tokens (row-major); if
+    ``ring``, the fine ring (:func:`ring_offsets`, wrapped cyclically as
+    the reference's ``torch.roll``); the focal_window^2 pooled tokens
+    centred on pooled position (r, c) (unfold, stride 1, zero padding
+    focal_window // 2, row-major).
+
+    Args:
+        padded (tuple[int, int]): (Hp, Wp), multiples of ``window``.
+        window (int): Window side.
+        expand (int): Fine-ring width.
+        ring (bool): Include the fine ring.
+        focal_window (int): Pooled region side (odd).
+        device (torch.device): Device of the results.
+
+    Returns:
+        tuple: ``index`` (num_windows * N,) int64 rows of the source, N
+        keys per window, windows row-major; ``outside`` (num_windows, 1, 1,
+        N) float, -inf on pooled keys outside the pooled map (their index is
+        0), 0 elsewhere, or None when no key is outside. Cached; never modify
+        the results in place.
+    """
+    Hp, Wp = padded
+    ph, pw = Hp // window, Wp // window
+    wr = torch.arange(ph)[:, None].expand(ph, pw).flatten()
+    wc = torch.arange(pw)[None, :].expand(ph, pw).flatten()
+    token = torch.arange(window**2)
+    own = torch.stack([token // window, token % window], 1)
+    offsets = torch.cat([own, ring_offsets(window, expand)]) if ring else own
+    rows = (wr[:, None] * window + offsets[None, :, 0]) % Hp
+    cols = (wc[:, None] * window + offsets[None, :, 1]) % Wp
+    fine = rows * Wp + cols
+
+    k = torch.arange(focal_window) - focal_window // 2
+    pr = wr[:, None, None] + k[None, :, None]
+    pc = wc[:, None, None] + k[None, None, :]
+    inside = ((pr >= 0) & (pr < ph) & (pc >= 0) & (pc < pw)).flatten(1)
+    pooled = (Hp * Wp + pr * pw + pc).flatten(1).masked_fill(~inside, 0)
+
+    index = torch.cat([fine, pooled], 1).flatten().to(device)
+    if bool(inside.all()):
+        return index, None
+    outside = torch.zeros(ph * pw, fine.shape[1] + focal_window**2)
+    outside[:, fine.shape[1]:].masked_fill_(~inside, float('-inf'))
+    return index, outside[:, None, None, :].to(device)
+
+
+class FocalWindowAttention(nn.Module):
+    """Window-wise focal attention with two levels (section 3.2, eq. 3).
+
+    For each window x window query window, the keys/values are its own
+    tokens, the fine ring (``expand`` tokens around the window, taken as the
+    reference does, see :func:`ring_offsets`) and the focal_window^2 pooled
+    tokens around it; one softmax over all of them. Pooled tokens come from
+    a learned ``Linear(window^2 -> 1)`` over each window x window sub-window
+    (eq. 1, initialised to mean pooling) followed by the same qkv projection.
+
+    Biases (spec): Swin's relative table for the own window; a dense learned
+    (heads, window^2, ring) table for the ring; a (heads, (window + fw - 1)^2)
+    relative table for the pooled level. Pooled keys outside the map are
+    excluded (-inf; the reference adds -100 to zero keys, whose weight is
+    then below float precision). Zero padding to a multiple of the window is
+    not masked, as in the reference.
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads.
+        window_size (int): Window side (7).
+        expand_size (int): Fine-ring width (3); 0: no ring and no ring table.
+        focal_window (int): Pooled region side (odd): 7, 5, 3, 1 per stage at
+            224, 15, 13, 9, 7 for detection.
+        qkv_bias (bool): Bias in the q/k/v projection.
+        attn_drop (float): Dropout on the attention weights.
+        proj_drop (float): Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int = 7,
+                 expand_size: int = 3,
+                 focal_window: int = 7,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.):
+        super().__init__()
+        check_heads(embed_dims, num_heads)
+        if not 0 <= expand_size < window_size:
+            raise ValueError(f'expand_size must be in 0..{window_size - 1} '
+                             f'(window {window_size}), got {expand_size}')
+        if focal_window < 1 or focal_window % 2 == 0:
+            raise ValueError('focal_window (pooled region size) must be a '
+                             f'positive odd int, got {focal_window}')
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.expand_size = expand_size
+        self.focal_window = focal_window
+        self.attn_drop = attn_drop
+        area = window_size**2
+        self.pool = nn.Linear(area, 1)
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.window_bias = RelativePositionBias((window_size, window_size),
+                                                num_heads)
+        self.ring_bias = None
+        if expand_size:
+            self.ring_bias = nn.Parameter(
+                torch.zeros(num_heads, area, ring_size(window_size,
+                                                       expand_size)))
+        self.pooled_bias = nn.Parameter(
+            torch.zeros(num_heads, (window_size + focal_window - 1)**2))
+        self.register_buffer('pooled_index',
+                             pooled_position_index(window_size, focal_window),
+                             persistent=False)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.reset_focal_parameters()
+
+    def reset_focal_parameters(self):
+        """Bias tables ~ N(0, 0.02) truncated; pooling = mean (spec)."""
+        for table in (self.window_bias.relative_position_bias_table,
+                      self.ring_bias, self.pooled_bias):
+            if table is not None:
+                trunc_normal_(table, std=.02)
+        nn.init.constant_(self.pool.weight, 1. / self.window_size**2)
+        nn.init.zeros_(self.pool.bias)
+
+    def attention_bias(self, ring: bool) -> torch.Tensor:
+        """(heads, window^2, N) bias of every window's keys, in key order."""
+        heads, area = self.num_heads, self.window_size**2
+        pooled = self.pooled_bias[:, self.pooled_index.flatten()].view(
+            heads, area, -1)
+        parts = [self.window_bias()]
+        if ring:
+            parts.append(self.ring_bias)
+        return torch.cat(parts + [pooled], -1)
+
+    def pool_windows(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Hp, Wp, C) padded map -> (B, Hp/w * Wp/w, C) pooled tokens."""
+        B, Hp, Wp, C = x.shape
+        w = self.window_size
+        x = x.view(B, Hp // w, w, Wp // w, w, C)
+        pooled = torch.einsum('bpiqjc,ij->bpqc', x, self.pool.weight.view(
+            w, w)) + self.pool.bias
+        return pooled.reshape(B, -1, C)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        B, L, C = x.shape
+        H, W = hw
+        w, heads, d = self.window_size, self.num_heads, C // self.num_heads
+        x = pad_to_multiple(x.view(B, H, W, C), w, w)
+        Hp, Wp = x.shape[1:3]
+        nh, nw = Hp // w, Wp // w
+        ring = use_fine_ring(hw, w, self.expand_size)
+        tokens = torch.cat([x.reshape(B, Hp * Wp, C), self.pool_windows(x)], 1)
+        qkv = self.qkv(tokens)
+        q = qkv[:, :Hp * Wp, :C].view(B, nh, w, nw, w, heads, d)
+        q = q.permute(0, 1, 3, 5, 2, 4, 6).reshape(B, nh * nw, heads, w * w, d)
+        index, outside = focal_key_index(
+            (int(Hp), int(Wp)), w, self.expand_size, ring, self.focal_window,
+            x.device)
+        kv = qkv[:, :, C:].index_select(1, index).view(B, nh * nw, -1, 2,
+                                                       heads, d)
+        k, v = kv.permute(3, 0, 1, 4, 2, 5).unbind(0)
+        bias = self.attention_bias(ring)
+        if outside is not None:
+            bias = bias + outside
+        out = attend(q, k, v, bias.to(q.dtype),
+                     self.attn_drop if self.training else 0.)
+        out = out.view(B, nh, nw, heads, w, w, d).permute(0, 1, 4, 2, 5, 3, 6)
+        out = out.reshape(B, Hp, Wp, C)[:, :H, :W].reshape(B, L, C)
+        return self.proj_drop(self.proj(out))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        """Adapt classification weights to other region sizes (section 4.2):
+        resize the pooled-level table (bilinear) and keep this module's
+        initial ring table where the checkpoint has none."""
+        key = prefix + 'pooled_bias'
+        table = state_dict.get(key)
+        if table is not None and table.shape != self.pooled_bias.shape:
+            state_dict[key] = resize_pooled_bias(table,
+                                                 self.pooled_bias.shape[1])
+            print_log(
+                f'{key}: pooled-level bias table resized (bilinear) from '
+                f'{tuple(table.shape)} to {tuple(self.pooled_bias.shape)} '
+                f'for focal window {self.focal_window}',
+                logger='current')
+        ring_key = prefix + 'ring_bias'
+        if (table is not None and self.ring_bias is not None
+                and ring_key not in state_dict):
+            state_dict[ring_key] = self.ring_bias.detach().clone()
+            print_log(
+                f'{ring_key}: not in the checkpoint (its stage had no fine '
+                'ring); initialised from N(0, 0.02) truncated',
+                logger='current')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+
+def resize_pooled_bias(table: torch.Tensor, size: int) -> torch.Tensor:
+    """(heads, s^2) relative table -> (heads, size) by bilinear resizing of
+    its square grid (``size`` a square)."""
+    heads, n = table.shape
+    src, dst = math.isqrt(n), math.isqrt(size)
+    if src**2 != n or dst**2 != size:
+        raise ValueError(f'pooled bias tables are square grids; cannot '
+                         f'resize {n} entries to {size}')
+    grid = table.view(1, heads, src, src).float()
+    resized = F.interpolate(grid,
+                            size=(dst, dst),
+                            mode='bilinear',
+                            align_corners=False)
+    return resized.view(heads, size).to(table.dtype)
+
+
+class FocalPatchEmbed(nn.Module):
+    """Strided convolution then LayerNorm of the tokens (stem and the patch
+    embedding between stages, spec "Macro layout").
+
+    The input is first zero-padded at the bottom/right to a multiple of the
+    stride, so the output is ceil(H / stride) x ceil(W / stride) for any
+    size (nothing is padded when the size is a multiple of the stride).
+
+    Args:
+        in_channels (int): Input channels.
+        embed_dims (int): Output channels.
+        kernel_size (int): Kernel (4 / 2; conv-stem variants 7 / 3).
+        stride (int): Down-sampling factor (4 stem, 2 between stages).
+        padding (int): Convolution padding (0; conv-stem variants 2 / 1).
+        norm_cfg (dict): Norm of the tokens.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: int,
+                 kernel_size: int,
+                 stride: int,
+                 padding: int = 0,
+                 norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.stride = stride
+        self.projection = nn.Conv2d(in_channels, embed_dims, kernel_size,
+                                    stride, padding)
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
+        H, W = x.shape[2:]
+        pad_h, pad_w = -H % self.stride, -W % self.stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = self.projection(x)
+        hw = tuple(x.shape[2:])
+        return self.norm(x.flatten(2).transpose(1, 2)), hw
+
+
+class FocalTransformerBlock(nn.Module):
+    """Pre-norm block: ``x = x + DropPath(FocalAttn(LN(x)))``,
+    ``x = x + DropPath(MLP(LN(x)))`` (no window shift).
+
+    Args:
+        embed_dims (int): Channels C.
+        num_heads (int): Attention heads.
+        window_size (int): Window side.
+        expand_size (int): Fine-ring width (0: none).
+        focal_window (int): Pooled region side.
+        mlp_ratio (float): MLP hidden / input channels.
+        qkv_bias (bool): Bias in the q/k/v projection.
+        drop (float): Dropout after projections and in the MLP.
+        attn_drop (float): Dropout on attention weights.
+        drop_path (float): Stochastic depth rate.
+        norm_cfg (dict): Norm layers.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int,
+                 expand_size: int,
+                 focal_window: int,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop: float = 0.,
+                 attn_drop: float = 0.,
+                 drop_path: float = 0.,
+                 norm_cfg: dict = dict(type='LN')):
+        super().__init__()
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = FocalWindowAttention(embed_dims, num_heads, window_size,
+                                         expand_size, focal_window, qkv_bias,
+                                         attn_drop, drop)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+        self.drop_path = (DropPath(drop_path)
+                          if drop_path > 0 else nn.Identity())
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C)."""
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class FocalStage(nn.Module):
+    """Blocks of one stage followed by the patch embedding to the next stage
+    (``downsample``, None for the last stage)."""
+
+    def __init__(self, blocks: Sequence[nn.Module],
+                 downsample: Optional[nn.Module], with_cp: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+        self.with_cp = with_cp
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H * W, C) -> (B, H * W, C), downsample not applied."""
+        for block in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, hw, use_reentrant=False)
+            else:
+                x = block(x, hw)
+        return x
+
+
+REQUIRED_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
+OPTIONAL_ARCH_KEYS = dict(drop_path_rate=0.2, conv_embed=False)
+# (kernel, stride, padding) of the stem and of the between-stage embeddings.
+PATCH_EMBED = {False: ((4, 4, 0), (2, 2, 0)), True: ((7, 4, 2), (3, 2, 1))}
+
+
+def _arch(embed_dims, depths, num_heads, drop_path_rate, conv_embed=False):
+    return dict(embed_dims=embed_dims,
+                depths=depths,
+                num_heads=num_heads,
+                drop_path_rate=drop_path_rate,
+                conv_embed=conv_embed)
+
+
+def _names(short, long):
+    """Aliases of an arch: 't', 'tiny', 'focal-t' and the conv-stem ones."""
+    return [short, long, f'focal-{short}'
+            ], [f'{short}-conv', f'{long}-conv', f'focal-{short}-conv']
+
+
+def _zoo():
+    zoo = {}
+    for short, long, dims, depths, heads, dpr in (('t', 'tiny', 96, [
+            2, 2, 6, 2
+    ], [3, 6, 12, 24], 0.2), ('s', 'small', 96, [2, 2, 18, 2], [3, 6, 12, 24],
+                              0.3), ('b', 'base', 128, [2, 2, 18,
+                                                        2], [4, 8, 16,
+                                                             32], 0.5)):
+        plain, conv = _names(short, long)
+        zoo.update(dict.fromkeys(plain, _arch(dims, depths, heads, dpr)))
+        zoo.update(dict.fromkeys(conv, _arch(dims, depths, heads, dpr, True)))
+    zoo.update(
+        dict.fromkeys(['l', 'large', 'focal-l'],
+                      _arch(196, [2, 2, 18, 2], [4, 8, 16, 32], 0.5)))
+    return zoo
+
+
+@MODELS.register_module()
+class FocalTransformer(BaseModule):
+    """Focal Transformer backbone (paper Table 1, spec "Variants").
+
+    Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``; window
+    7, MLP ratio 4, two focal levels (fine + one pooled level), no shift.
+
+    Args:
+        arch (str | dict): One of ``FocalTransformer.arch_zoo``: 't', 's',
+            'b', 'l' (also 'tiny', ..., 'focal-t'), and the conv-stem variants
+            't-conv', 's-conv', 'b-conv' (also 'tiny-conv', 'focal-t-conv').
+            Or a dict with ``embed_dims`` (int C), ``depths`` and
+            ``num_heads`` (4 entries each) and optionally ``drop_path_rate``
+            (0.2) and ``conv_embed`` (False).
+        in_channels (int): Image channels.
+        window_size (int): Window side.
+        expand_sizes (Sequence[int]): Fine-ring width per stage; 0 removes
+            the ring and its bias table. (3, 3, 3, 0) is the ImageNet model
+            (its stage-4 map is one window); dense configs use (3, 3, 3, 3).
+            A map whose short side fits in a window gets no ring whatever
+            this says (as the reference).
+        focal_windows (Sequence[int]): Pooled region size per stage (odd):
+            (7, 5, 3, 1) at 224, (15, 13, 9, 7) for detection.
+        mlp_ratio (float): MLP expansion ratio.
+        qkv_bias (bool): Bias in q/k/v projections.
+        drop_rate (float): Dropout rate.
+        attn_drop_rate (float): Attention dropout rate.
+        drop_path_rate (float, optional): Stochastic depth, linear from 0 to
+            this value over all blocks; None: the arch's.
+        out_indices (Sequence[int]): Stages whose outputs are returned,
+            (B, embed_dims * 2^i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2))).
+        out_norms (bool): LayerNorm ``norm{i}`` on every returned output
+            (Swin-style; the converter maps the classifier's final norm to
+            ``norm3``).
+        frozen_stages (int): Freeze the stem (``>= 0``) and the first
+            ``frozen_stages`` stages, each with the embedding that follows it;
+            -1 freezes nothing.
+        with_cp (bool): Gradient checkpointing of every block.
+        norm_cfg (dict): Token norm (LayerNorm, eps 1e-5, as the reference).
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=PATH)`` with a file written by
+            ``tools/model_converters/focal2mmvit.py``.
+    """
+    arch_zoo = _zoo()
+    num_stages = 4
+
+    def __init__(self,
+                 arch: Union[str, dict] = 't',
+                 in_channels: int = 3,
+                 window_size: int = 7,
+                 expand_sizes: Sequence[int] = (3, 3, 3, 0),
+                 focal_windows: Sequence[int] = (7, 5, 3, 1),
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: Optional[float] = None,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 out_norms: bool = True,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 norm_cfg: dict = dict(type='LN'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        settings = self._parse_arch(arch)
+        self.expand_sizes = self._per_stage('expand_sizes', expand_sizes, 0)
+        self.focal_windows = self._per_stage('focal_windows', focal_windows)
+        if drop_path_rate is None:
+            drop_path_rate = settings['drop_path_rate']
+        self.arch_settings = settings
+        self.in_channels = in_channels
+        self.out_indices = self._check_indices(out_indices)
+        if frozen_stages not in range(-1, self.num_stages + 1):
+            raise ValueError('frozen_stages must be in -1..4, got '
+                             f'{frozen_stages}')
+        self.frozen_stages = frozen_stages
+        depths = settings['depths']
+        dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
+        self.num_features = dims
+        stem, merge = PATCH_EMBED[settings['conv_embed']]
+
+        self.patch_embed = FocalPatchEmbed(in_channels, dims[0], *stem,
+                                           norm_cfg)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(depths):
+            blocks = [
+                FocalTransformerBlock(embed_dims=dims[i],
+                                      num_heads=settings['num_heads'][i],
+                                      window_size=window_size,
+                                      expand_size=self.expand_sizes[i],
+                                      focal_window=self.focal_windows[i],
+                                      mlp_ratio=mlp_ratio,
+                                      qkv_bias=qkv_bias,
+                                      drop=drop_rate,
+                                      attn_drop=attn_drop_rate,
+                                      drop_path=dpr[sum(depths[:i]) + j],
+                                      norm_cfg=norm_cfg) for j in range(depth)
+            ]
+            downsample = None
+            if i < self.num_stages - 1:
+                downsample = FocalPatchEmbed(dims[i], dims[i + 1], *merge,
+                                             norm_cfg)
+            self.stages.append(FocalStage(blocks, downsample, with_cp))
+        self.out_norms = out_norms
+        if out_norms:
+            for i in self.out_indices:
+                self.add_module(f'norm{i}',
+                                build_norm_layer(norm_cfg, dims[i])[1])
+        self._freeze_stages()
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise KeyError(f'Unknown FocalTransformer arch {arch!r}; '
+                               f'choose one of {sorted(cls.arch_zoo)} or '
+                               'pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
+        missing = set(REQUIRED_ARCH_KEYS) - set(arch)
+        if missing:
+            raise KeyError(f'custom FocalTransformer arch is missing '
+                           f'{sorted(missing)} (needs '
+                           f'{list(REQUIRED_ARCH_KEYS)})')
+        unknown = set(arch) - set(REQUIRED_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
+        if unknown:
+            raise KeyError(f'custom FocalTransformer arch has unknown keys '
+                           f'{sorted(unknown)}; valid: '
+                           f'{[*REQUIRED_ARCH_KEYS, *OPTIONAL_ARCH_KEYS]}')
+        settings = copy.deepcopy(dict(OPTIONAL_ARCH_KEYS, **arch))
+        for key in ('depths', 'num_heads'):
+            settings[key] = cls._per_stage(key, settings[key])
+        if not isinstance(settings['embed_dims'], int):
+            raise TypeError('custom FocalTransformer arch: embed_dims is the '
+                            'int C (stage i has C * 2^i channels), got '
+                            f'{settings["embed_dims"]!r}')
+        return settings
+
+    @classmethod
+    def _per_stage(cls,
+                   name: str,
+                   values: Sequence[int],
+                   minimum: int = 1) -> List[int]:
+        values = list(values)
+        if len(values) != cls.num_stages or any(
+                not isinstance(v, int) or v < minimum for v in values):
+            raise ValueError(
+                f'FocalTransformer {name} needs {cls.num_stages} ints >= '
+                f'{minimum} (one per stage), got {values}')
+        return values
+
+    @classmethod
+    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
+        out_indices = tuple(out_indices)
+        if not out_indices or any(i not in range(cls.num_stages)
+                                  for i in out_indices):
+            raise ValueError('out_indices must be a non-empty subset of '
+                             f'(0, 1, 2, 3), got {out_indices}')
+        return out_indices
+
+    def init_weights(self):
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, FocalWindowAttention):
+                module.reset_focal_parameters()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'FocalTransformer expects images shaped (B, '
+                f'{self.in_channels}, H, W), got a tensor of shape '
+                f'{tuple(x.shape)}')
+        tokens, hw = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            tokens = stage(tokens, hw)
+            if i in self.out_indices:
+                out = tokens
+                if self.out_norms:
+                    out = getattr(self, f'norm{i}')(out)
+                outs.append(tokens_to_map(out, hw).contiguous())
+            if stage.downsample is not None:
+                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
+        if self.out_norms:
+            frozen += [
+                getattr(self, f'norm{i}') for i in self.out_indices
+                if i < self.frozen_stages
+            ]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self

@@ -1,0 +1,522 @@
+"""Focal Transformer backbone: the focal key set and the attention against a
+straightforward reference written from the spec (explicit rolls, window
+partitions and unfold), model behaviour, parameters and FLOPs.
+
+Reference behaviour: ../shared/specs/focal.md. Most tests use a tiny custom
+arch; the full variants are only built (parameter counts) or traced at
+224x224 (FLOPs).
+"""
+import copy
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+
+from mmvit_backbones.models.backbones.focal import (FocalTransformer,
+                                                    FocalWindowAttention,
+                                                    focal_key_index,
+                                                    resize_pooled_bias,
+                                                    ring_offsets)
+from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+
+TINY = dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4])
+# Spec table: parameters (M, 1000-class head included) and GFLOPs at 224.
+SPEC = {
+    't': (28.88, 4.92),
+    's': (51.14, 9.43),
+    'b': (89.82, 16.37),
+    't-conv': (30.83, 5.17),
+    's-conv': (53.09, 9.68),
+    'b-conv': (93.27, 16.80)
+}
+
+
+def tiny(**kwargs):
+    kwargs.setdefault('drop_path_rate', 0.)
+    model = FocalTransformer(arch=TINY, **kwargs)
+    model.init_weights()
+    return model.eval()
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+# ---------------------------------------------------------------- arch zoo
+
+
+@pytest.mark.parametrize('names', [('t', 'tiny', 'focal-t', 'Focal-T'),
+                                   ('s', 'small', 'focal-s'),
+                                   ('b', 'base', 'focal-b'),
+                                   ('l', 'large', 'focal-l'),
+                                   ('t-conv', 'tiny-conv', 'focal-t-conv'),
+                                   ('s-conv', 'small-conv', 'focal-s-conv'),
+                                   ('b-conv', 'base-conv', 'focal-b-conv')])
+def test_arch_aliases(names):
+    settings = [FocalTransformer._parse_arch(name) for name in names]
+    assert all(s == settings[0] for s in settings)
+
+
+def test_variants_follow_the_spec():
+    zoo = FocalTransformer.arch_zoo
+    assert (zoo['t']['embed_dims'], zoo['t']['depths'],
+            zoo['t']['drop_path_rate']) == (96, [2, 2, 6, 2], 0.2)
+    assert (zoo['s']['depths'], zoo['s']['drop_path_rate']) == ([2, 2, 18,
+                                                                 2], 0.3)
+    assert (zoo['b']['embed_dims'], zoo['b']['num_heads'],
+            zoo['b']['drop_path_rate']) == (128, [4, 8, 16, 32], 0.5)
+    assert zoo['l']['embed_dims'] == 196 and not zoo['l']['conv_embed']
+    assert zoo['b-conv'] == dict(zoo['b'], conv_embed=True)
+    conv = FocalTransformer('t-conv')
+    stem = conv.patch_embed.projection
+    merge = conv.stages[0].downsample.projection
+    assert (stem.kernel_size, stem.stride, stem.padding) == ((7, 7), (4, 4),
+                                                             (2, 2))
+    assert (merge.kernel_size, merge.stride, merge.padding) == ((3, 3), (2, 2),
+                                                                (1, 1))
+    plain = FocalTransformer('t')
+    assert plain.patch_embed.projection.kernel_size == (4, 4)
+    assert plain.stages[2].downsample.projection.kernel_size == (2, 2)
+    attn = plain.stages[0].blocks[0].attn
+    assert attn.ring_bias.shape == (3, 49, 132)
+    assert attn.pooled_bias.shape == (3, 169)
+    assert plain.stages[3].blocks[0].attn.ring_bias is None
+    assert plain.stages[3].blocks[0].attn.pooled_bias.shape == (24, 49)
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(KeyError,
+                       match=r"Unknown FocalTransformer arch 'xl'.*'t-conv'"):
+        FocalTransformer(arch='xl')
+    with pytest.raises(KeyError, match='missing'):
+        FocalTransformer(arch=dict(embed_dims=16, depths=[1, 1, 1, 1]))
+    with pytest.raises(KeyError, match='unknown keys'):
+        FocalTransformer(arch=dict(TINY, window=7))
+    with pytest.raises(ValueError, match='depths needs 4'):
+        FocalTransformer(arch=dict(TINY, depths=[1, 1, 1]))
+    with pytest.raises(TypeError, match='embed_dims is the int C'):
+        FocalTransformer(arch=dict(TINY, embed_dims=[16, 32, 64, 128]))
+    with pytest.raises(ValueError, match='focal_windows needs 4'):
+        FocalTransformer(arch=TINY, focal_windows=[7, 5, 3])
+    with pytest.raises(ValueError, match='positive odd'):
+        FocalTransformer(arch=TINY, focal_windows=[7, 5, 4, 1])
+    with pytest.raises(ValueError, match='expand_size must be in 0..6'):
+        FocalTransformer(arch=TINY, expand_sizes=[3, 3, 7, 0])
+    with pytest.raises(ValueError, match='num_heads'):
+        FocalTransformer(arch=dict(TINY, num_heads=[3, 2, 2, 4]))
+    with pytest.raises(ValueError, match='out_indices'):
+        FocalTransformer(arch=TINY, out_indices=(4, ))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        FocalTransformer(arch=TINY, frozen_stages=5)
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
+        tiny()(torch.rand(1, 1, 32, 32))
+
+
+# ------------------------------------------- focal keys: explicit reference
+
+
+def window_partition(x, w):
+    """(B, H, W, C) -> (B * windows, w * w, C), windows row-major."""
+    B, H, W, C = x.shape
+    x = x.view(B, H // w, w, W // w, w, C).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, w * w, C)
+
+
+def kept_ring_positions(window, expand):
+    """valid_ind_rolled of the spec: the rolled-window positions kept from
+    the shifts (-e,-e), (-e,+e), (+e,-e), (+e,+e), as flat indices into the
+    four concatenated windows."""
+    w, e = window, expand
+    r = torch.arange(w)[:, None].expand(w, w)
+    c = torch.arange(w)[None, :].expand(w, w)
+    dropped = [(r < w - e) & (c < w - e), (r < w - e) & (c >= e),
+               (r >= e) & (c < w - e), (r >= e) & (c >= e)]
+    keep = torch.stack([~d for d in dropped]).flatten()
+    return keep.nonzero().flatten()
+
+
+def reference_fine_keys(k, window, expand, ring):
+    """Own window then, with ``ring``, the rolled windows' kept tokens.
+
+    k: (B, Hp, Wp, C) -> (B * windows, N_fine, C).
+    """
+    own = window_partition(k, window)
+    if not ring:
+        return own
+    e = expand
+    rolled = [
+        window_partition(torch.roll(k, shifts, dims=(1, 2)), window)
+        for shifts in ((-e, -e), (-e, e), (e, -e), (e, e))
+    ]
+    rolled = torch.cat(rolled, 1)[:, kept_ring_positions(window, expand)]
+    return torch.cat([own, rolled], 1)
+
+
+def reference_pooled_keys(k_pooled, focal_window):
+    """Unfold with kernel fw, stride 1, zero padding fw // 2.
+
+    k_pooled: (B, Ph, Pw, C) -> keys (B * Ph * Pw, fw^2, C) and the -100
+    mask of positions outside the pooled map (Ph * Pw, fw^2).
+    """
+    B, Ph, Pw, C = k_pooled.shape
+    fw = focal_window
+    cols = F.unfold(k_pooled.permute(0, 3, 1, 2), fw, padding=fw // 2)
+    keys = cols.view(B, C, fw * fw, Ph * Pw).permute(0, 3, 2, 1)
+    ones = F.unfold(torch.ones(1, 1, Ph, Pw), fw, padding=fw // 2)
+    mask = torch.zeros(Ph * Pw, fw * fw).masked_fill(
+        ones.view(fw * fw, Ph * Pw).T == 0, -100.)
+    return keys.reshape(B * Ph * Pw, fw * fw, C), mask
+
+
+def test_ring_has_132_tokens_120_distinct_in_the_13x13_ring():
+    offsets = ring_offsets(7, 3)
+    assert offsets.shape == (132, 2)
+    distinct = {tuple(o) for o in offsets.tolist()}
+    assert len(distinct) == 120
+    assert all(-3 <= r < 10 and -3 <= c < 10 for r, c in distinct)
+    assert not any(0 <= r < 7 and 0 <= c < 7 for r, c in distinct)
+    # the first rolled window (-3, -3) holds the tokens 3 below/right
+    assert tuple(offsets[0].tolist()) == (3, 7)
+
+
+@pytest.mark.parametrize('padded', [(7, 7), (14, 21), (21, 14), (35, 28),
+                                    (7, 28)])
+@pytest.mark.parametrize('focal_window', [1, 3, 7, 15])
+@pytest.mark.parametrize('ring', [True, False])
+def test_focal_key_set_matches_rolls_and_unfold(padded, focal_window, ring):
+    """Every key slot of every window holds the token the reference puts
+    there, including duplicates, cyclic wrap and outside pooled slots."""
+    Hp, Wp = padded
+    window, expand = 7, 3
+    ph, pw = Hp // window, Wp // window
+    ids = torch.arange(Hp * Wp + ph * pw, dtype=torch.float64)
+    fine_map = ids[:Hp * Wp].view(1, Hp, Wp, 1)
+    pooled_map = ids[Hp * Wp:].view(1, ph, pw, 1)
+    # +1 so that the unfold's zero padding is told apart from token 0
+    fine = reference_fine_keys(fine_map, window, expand, ring)[..., 0]
+    pooled, mask = reference_pooled_keys(pooled_map + 1, focal_window)
+    pooled = pooled[..., 0] - 1
+
+    index, outside = focal_key_index(padded, window, expand, ring,
+                                     focal_window, torch.device('cpu'))
+    got = ids[index].view(ph * pw, -1)
+    n_fine = fine.shape[1]
+    assert n_fine == 49 + 132 * ring
+    assert torch.equal(got[:, :n_fine], fine)
+    inside = mask == 0
+    assert torch.equal(got[:, n_fine:][inside], pooled[inside])
+    if outside is None:
+        assert inside.all()
+    else:
+        assert torch.equal(outside[:, 0, 0, n_fine:] == 0, inside)
+        assert (outside[:, 0, 0, :n_fine] == 0).all()
+
+
+# ------------------------------- attention against an explicit reference
+
+
+def reference_focal_attention(module, x, hw):
+    """The spec's focal attention for x: (B, H * W, C), written out step by
+    step: pad, pool 7x7 sub-windows, qkv, rolled ring, unfolded pooled keys
+    with the -100 mask, the three bias tables, one softmax."""
+    B, L, C = x.shape
+    H, W = hw
+    w, e, fw = module.window_size, module.expand_size, module.focal_window
+    heads = module.num_heads
+    d = C // heads
+    Hp, Wp = ceil_div(H, w) * w, ceil_div(W, w) * w
+    x = F.pad(x.view(B, H, W, C), (0, 0, 0, Wp - W, 0, Hp - H))
+    ph, pw = Hp // w, Wp // w
+    sub = window_partition(x, w).view(B, ph, pw, w * w, C)
+    pooled = module.pool(sub.transpose(3, 4)).squeeze(-1)
+
+    q, k, v = module.qkv(x).chunk(3, -1)
+    ring = e > 0 and min(H, W) > w
+    k_fine = reference_fine_keys(k, w, e, ring)
+    v_fine = reference_fine_keys(v, w, e, ring)
+    _, k_pooled, v_pooled = module.qkv(pooled).chunk(3, -1)
+    k_pooled, mask = reference_pooled_keys(k_pooled, fw)
+    v_pooled, _ = reference_pooled_keys(v_pooled, fw)
+    keys = torch.cat([k_fine, k_pooled], 1)
+    values = torch.cat([v_fine, v_pooled], 1)
+
+    def heads_first(t):
+        return t.view(t.shape[0], t.shape[1], heads, d).transpose(1, 2)
+
+    q, keys, values = map(heads_first, (window_partition(q, w), keys, values))
+    logits = (q * d**-0.5) @ keys.transpose(-2, -1)
+
+    table = module.window_bias.relative_position_bias_table
+    pos = torch.arange(w * w)
+    dr = pos[:, None] // w - pos[None, :] // w + w - 1
+    dc = pos[:, None] % w - pos[None, :] % w + w - 1
+    biases = [table[dr * (2 * w - 1) + dc].permute(2, 0, 1)]
+    if ring:
+        biases.append(module.ring_bias)
+    qh, qw = pos // w, pos % w
+    kpos = torch.arange(fw * fw)
+    kh, kw = kpos // fw, kpos % fw
+    pooled_index = ((qh[:, None] - kh[None, :] + fw - 1) * (w + fw - 1) +
+                    qw[:, None] - kw[None, :] + fw - 1)
+    biases.append(module.pooled_bias[:, pooled_index])
+    bias = torch.cat(biases, -1)
+    logits = logits + bias
+    logits[..., -fw * fw:] += mask.repeat(B, 1)[:, None, None, :]
+    out = logits.softmax(-1) @ values
+    out = out.transpose(1, 2).reshape(B, ph, pw, w, w, C)
+    out = out.permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, C)
+    return module.proj(out[:, :H, :W].reshape(B, L, C))
+
+
+def random_attention(expand, focal_window, heads=4, dims=32):
+    module = FocalWindowAttention(dims, heads, 7, expand, focal_window).eval()
+    with torch.no_grad():  # biases and pooling far from their init
+        for p in (module.window_bias.relative_position_bias_table,
+                  module.pooled_bias, module.ring_bias, module.pool.weight,
+                  module.pool.bias):
+            if p is not None:
+                p.copy_(torch.randn_like(p))
+    return module
+
+
+@pytest.mark.parametrize('size', [(14, 14), (9, 11), (5, 6), (3, 1), (7, 30),
+                                  (17, 23), (22, 8)])
+@pytest.mark.parametrize('expand,focal_window', [(3, 7), (3, 15), (0, 1),
+                                                 (3, 3), (2, 5)])
+def test_attention_matches_the_explicit_reference(size, expand, focal_window):
+    module = random_attention(expand, focal_window)
+    x = torch.randn(2, size[0] * size[1], 32)
+    with torch.no_grad():
+        got = module(x, size)
+        expected = reference_focal_attention(module, x, size)
+    torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_attention_gradients_match_the_explicit_reference():
+    module = random_attention(3, 5).train()
+    x = torch.randn(2, 15 * 16, 32, requires_grad=True)
+    grads = []
+    for fn in (module, lambda *a: reference_focal_attention(module, *a)):
+        module.zero_grad()
+        x.grad = None
+        fn(x, (15, 16)).square().sum().backward()
+        grads.append([x.grad.clone()] +
+                     [p.grad.clone() for p in module.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_key_count_per_window_at_224():
+    """49 + 132 + fw^2: 230, 206, 190 keys at stages 1-3, 49 + 1 at 4."""
+    model = FocalTransformer('t')
+    for stage, side, expected in ((0, 56, 230), (1, 28, 206), (2, 14, 190),
+                                  (3, 7, 50)):
+        attn = model.stages[stage].blocks[0].attn
+        ring = stage < 3
+        index, outside = focal_key_index((side, side), 7, attn.expand_size,
+                                         ring, attn.focal_window,
+                                         torch.device('cpu'))
+        windows = (side // 7)**2
+        assert index.numel() == windows * expected
+        assert attn.attention_bias(ring).shape[-1] == expected
+
+
+# ------------------------------------------------------- shapes and state
+
+
+@pytest.mark.parametrize('size', [(64, 64), (65, 97), (21, 19), (9, 7), (1, 1),
+                                  (3, 70)])
+def test_output_shapes_any_size(size):
+    model = tiny(expand_sizes=(3, 3, 3, 3), focal_windows=(15, 13, 9, 7))
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, *size))
+    assert len(outs) == 4
+    h, w = ceil_div(size[0], 4), ceil_div(size[1], 4)
+    for i, out in enumerate(outs):
+        assert out.shape == (2, 16 * 2**i, h, w)
+        assert out.is_contiguous() and torch.isfinite(out).all()
+        h, w = ceil_div(h, 2), ceil_div(w, 2)
+
+
+def test_forward_mutates_no_state():
+    model = tiny()
+    fresh = copy.deepcopy(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    large = torch.rand(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = fresh(large)
+        model(torch.rand(1, 3, 20, 24))
+        model(torch.rand(1, 3, 5, 3))
+        got = model(large)
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(a, b)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_batch_items_are_independent():
+    model = tiny()
+    x = torch.rand(3, 3, 45, 61)
+    with torch.no_grad():
+        batched = model(x)
+        single = model(x[1:2])
+    for a, b in zip(batched, single):
+        torch.testing.assert_close(a[1:2], b, atol=1e-5, rtol=1e-4)
+
+
+def test_out_indices_and_out_norms():
+    model = tiny(out_indices=(1, 3))
+    assert hasattr(model, 'norm1') and hasattr(model, 'norm3')
+    assert not hasattr(model, 'norm0')
+    plain = tiny(out_indices=(1, 3), out_norms=False)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        outs, raw = model(x), plain(x)
+    assert [o.shape[1] for o in outs] == [32, 128]
+    for out, ref, norm in zip(outs, raw, (model.norm1, model.norm3)):
+        expected = norm(ref.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        torch.testing.assert_close(out, expected)
+
+
+def test_init_pooling_is_the_mean_and_tables_are_small():
+    attn = tiny().stages[0].blocks[0].attn
+    torch.testing.assert_close(attn.pool.weight, torch.full((1, 49), 1 / 49))
+    assert attn.pool.bias.item() == 0
+    assert 0 < attn.ring_bias.std() < 0.05
+
+
+def test_with_cp_matches_plain_outputs_and_grads():
+    plain = tiny().train()
+    ckpt = copy.deepcopy(plain)
+    for stage in ckpt.stages:
+        stage.with_cp = True
+    x = torch.rand(2, 3, 41, 50)
+    grads = []
+    for model in (plain, ckpt):
+        outs = model(x)
+        sum(o.square().mean() for o in outs).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None)  # maps too small for a ring
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    assert FocalTransformer(arch=TINY, with_cp=True).stages[0].with_cp
+
+
+def test_gradients_reach_every_parameter():
+    model = tiny().train()
+    outs = model(torch.rand(1, 3, 130, 120))  # stage 3 maps exceed 7
+    sum(o.mean() for o in outs).backward()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+def test_frozen_stages():
+    model = tiny(frozen_stages=2).train()
+    assert not any(p.requires_grad for p in model.patch_embed.parameters())
+    for i, stage in enumerate(model.stages):
+        frozen = i < 2
+        assert all(p.requires_grad != frozen for p in stage.parameters())
+        assert stage.training != frozen
+    assert not model.norm1.weight.requires_grad
+    assert model.norm2.weight.requires_grad
+
+
+def test_drop_path_schedule():
+    model = FocalTransformer(arch=TINY, drop_path_rate=0.4)
+    rates = [
+        getattr(b.drop_path, 'drop_prob', 0.) for s in model.stages
+        for b in s.blocks
+    ]
+    assert rates == pytest.approx(torch.linspace(0, 0.4, 5).tolist())
+    assert FocalTransformer('s').stages[3].blocks[-1].drop_path.drop_prob \
+        == pytest.approx(0.3)
+
+
+# ------------------------------------ loading with other focal region sizes
+
+
+class RecordingHandler(logging.Handler):
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_pretrained_weights_adapt_to_dense_region_sizes(tmp_path):
+    handler = RecordingHandler()
+    MMLogger.get_current_instance().addHandler(handler)
+    source = tiny()
+    path = tmp_path / 'classification.pth'
+    torch.save({'state_dict': source.state_dict()}, path)
+    dense = FocalTransformer(arch=TINY,
+                             expand_sizes=(3, 3, 3, 3),
+                             focal_windows=(15, 13, 9, 7),
+                             init_cfg=dict(type='Pretrained',
+                                           checkpoint=str(path)))
+    ring_before = dense.stages[3].blocks[0].attn.ring_bias.detach().clone()
+    try:
+        dense.init_weights()
+    finally:
+        MMLogger.get_current_instance().removeHandler(handler)
+    log = '\n'.join(handler.messages)
+    assert 'resized (bilinear) from (1, 169) to (1, 441)' in log
+    assert 'stages.3.blocks.0.attn.ring_bias: not in the checkpoint' in log
+    src = source.stages[0].blocks[0].attn.pooled_bias
+    got = dense.stages[0].blocks[0].attn.pooled_bias
+    expected = F.interpolate(src.detach().view(1, 1, 13, 13),
+                             size=(21, 21),
+                             mode='bilinear',
+                             align_corners=False).view(1, 441)
+    torch.testing.assert_close(got.detach(), expected)
+    stage4 = dense.stages[3].blocks[0].attn
+    assert stage4.pooled_bias.shape == (4, 169)
+    torch.testing.assert_close(stage4.ring_bias.detach(), ring_before)
+    torch.testing.assert_close(dense.stages[1].blocks[0].attn.qkv.weight,
+                               source.stages[1].blocks[0].attn.qkv.weight)
+
+
+def test_resize_pooled_bias_keeps_a_constant_table():
+    table = torch.full((2, 49), 0.5)
+    torch.testing.assert_close(resize_pooled_bias(table, 169),
+                               torch.full((2, 169), 0.5))
+    with pytest.raises(ValueError, match='square'):
+        resize_pooled_bias(table, 50)
+
+
+# --------------------------------------------------- against the reference
+
+
+@pytest.mark.parametrize('arch', list(SPEC))
+def test_params_equal_the_spec(arch, paper_tables):
+    model = FocalTransformer(arch, out_norms=False)
+    channels = model.num_features[-1]
+    head = channels * 1000 + 1000
+    final_norm = 2 * channels
+    params = (count_params(model) + head + final_norm) / 1e6
+    assert params == pytest.approx(SPEC[arch][0], rel=1e-3)
+    paper = paper_tables['classification'].get(f'focal-{arch}')
+    if paper is not None:
+        assert params == pytest.approx(paper['exact'], rel=1e-3)
+
+
+def test_flops_at_224_within_3_percent():
+    model = FocalTransformer('t', out_norms=False)
+    result = backbone_complexity(model, 224)
+    assert not result.significant_uncounted_ops
+    gflops = (result.flops + model.num_features[-1] * 1000) / 1e9
+    assert gflops == pytest.approx(SPEC['t'][1], rel=0.03)
+
+
+def test_registered_in_the_root_registry():
+    from mmengine.registry import MODELS
+    model = MODELS.build(dict(type='FocalTransformer', arch=TINY))
+    assert isinstance(model, FocalTransformer)
+    for scope in ('mmdet.registry', 'mmseg.registry'):
+        registry = pytest.importorskip(scope).MODELS
+        assert registry.get('FocalTransformer') is FocalTransformer
