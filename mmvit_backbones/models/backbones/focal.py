@@ -36,8 +36,6 @@ from ..layers.attention import check_heads
 # Order of the four cyclic shifts (along H, W) that build the fine ring, in
 # units of the expand size (spec, "fine surroundings").
 RING_SHIFTS = ((-1, -1), (-1, 1), (1, -1), (1, 1))
-# Detection/segmentation pooled region sizes of the paper (section 4.2).
-DENSE_FOCAL_WINDOWS = (15, 13, 9, 7)
 
 
 def ring_offsets(window: int, expand: int) -> torch.Tensor:

@@ -1,0 +1,169 @@
+"""Key mapping from the authors' Focal Transformer checkpoints to
+:class:`~mmvit_backbones.models.backbones.focal.FocalTransformer`.
+
+Official names (spec, "Official checkpoints"): ``patch_embed.{proj,norm}``,
+``layers.{i}.blocks.{j}.{norm1, pool_layers.0, attn.qkv, attn.proj,
+attn.relative_position_bias_table, attn.relative_position_bias_table_to_
+neighbors, attn.relative_position_bias_table_to_windows.0, norm2, mlp.fc1,
+mlp.fc2}``, ``layers.{i}.downsample.{proj,norm}``, ``norm``, ``head``. The
+stored index buffers are dropped (rebuilt by the model), the classifier too;
+the final ``norm`` (after stage 4) becomes the stage-4 output norm
+``norm3``. The converted state dict holds bare backbone keys: it loads with
+``init_cfg=dict(type='Pretrained', checkpoint=PATH)``.
+``tools/model_converters/focal2mmvit.py`` is the command-line front end.
+"""
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
+
+import torch
+
+from .focal import FocalTransformer
+
+_BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
+_OURS_BLOCK = r'stages.\1.blocks.\2.'
+
+# (official key pattern, our key template), whole keys.
+KEY_RULES = (
+    (r'^patch_embed\.proj\.(weight|bias)$', r'patch_embed.projection.\1'),
+    (r'^patch_embed\.norm\.(weight|bias)$', r'patch_embed.norm.\1'),
+    (r'^layers\.(\d+)\.downsample\.proj\.(weight|bias)$',
+     r'stages.\1.downsample.projection.\2'),
+    (r'^layers\.(\d+)\.downsample\.norm\.(weight|bias)$',
+     r'stages.\1.downsample.norm.\2'),
+    (_BLOCK + r'(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.'
+     r'(weight|bias)$', _OURS_BLOCK + r'\3.\4'),
+    (_BLOCK + r'pool_layers\.0\.(weight|bias)$', _OURS_BLOCK + r'attn.pool.\3'),
+    (_BLOCK + r'attn\.relative_position_bias_table$',
+     _OURS_BLOCK + 'attn.window_bias.relative_position_bias_table'),
+    (_BLOCK + r'attn\.relative_position_bias_table_to_neighbors$',
+     _OURS_BLOCK + 'attn.ring_bias'),
+    (_BLOCK + r'attn\.relative_position_bias_table_to_windows\.0$',
+     _OURS_BLOCK + 'attn.pooled_bias'),
+    (r'^norm\.(weight|bias)$', r'norm3.\1'),
+)
+# Official keys a backbone does not use, by label.
+DROPPED_KEYS: Dict[str, str] = {
+    'attn.relative_position_index': r'\.attn\.relative_position_index$',
+    'attn.valid_ind_rolled': r'\.attn\.valid_ind_rolled$',
+    'attn.relative_position_index_0': r'\.attn\.relative_position_index_0$',
+    'head': r'^head\.',
+}
+_COMPILED_RULES = [(re.compile(pattern), template)
+                   for pattern, template in KEY_RULES]
+
+
+@dataclass
+class ConversionResult:
+    """Outcome of :func:`convert_focal_state_dict`.
+
+    Attributes:
+        state_dict (dict): Converted tensors, keyed as in
+            :class:`FocalTransformer`.
+        dropped (list[str]): Official keys deliberately left out.
+        unexpected (list[str]): Official keys no rule understands.
+    """
+    state_dict: Dict[str, torch.Tensor]
+    dropped: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+
+
+def convert_key(key: str) -> Optional[str]:
+    """Our name for one official key, or None if no rule applies."""
+    for pattern, template in _COMPILED_RULES:
+        if pattern.match(key):
+            return pattern.sub(template, key)
+    return None
+
+
+def dropped_reason(key: str) -> Optional[str]:
+    """Label of the ``DROPPED_KEYS`` rule that drops an official key."""
+    for label, pattern in DROPPED_KEYS.items():
+        if re.search(pattern, key):
+            return label
+    return None
+
+
+def convert_focal_state_dict(
+        official: Mapping[str, torch.Tensor]) -> ConversionResult:
+    """Rename the tensors of an official Focal Transformer state dict.
+
+    The ring table ``(1, heads, 49, 132)`` loses its leading 1; every other
+    tensor keeps its shape.
+
+    Args:
+        official (Mapping[str, Tensor]): The authors' state dict (the
+            ``model`` entry of their files, or the bare dict).
+    """
+    result = ConversionResult(state_dict={})
+    for key, value in official.items():
+        if dropped_reason(key) is not None:
+            result.dropped.append(key)
+            continue
+        ours = convert_key(key)
+        if ours is None:
+            result.unexpected.append(key)
+            continue
+        if ours.endswith('attn.ring_bias'):
+            value = value.squeeze(0)
+        result.state_dict[ours] = value
+    return result
+
+
+def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """``FocalTransformer`` keyword arguments matching a converted state
+    dict: ``arch`` (embed_dims, depths, num_heads, conv_embed),
+    ``expand_sizes`` and ``focal_windows`` (window 7).
+
+    Raises:
+        KeyError: If the state dict lacks the stem or a stage.
+    """
+    stem = state_dict.get('patch_embed.projection.weight')
+    if stem is None:
+        raise KeyError('not a Focal Transformer state dict: no '
+                       'patch_embed.proj')
+    window = 7
+    depths, heads, expand, focal = [], [], [], []
+    for i in range(FocalTransformer.num_stages):
+        blocks = {
+            int(m.group(1))
+            for m in (re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)
+                      for k in state_dict) if m
+        }
+        prefix = f'stages.{i}.blocks.0.attn.'
+        table = state_dict.get(prefix + 'window_bias.relative_position_bias_'
+                               'table')
+        if not blocks or table is None or prefix + 'pooled_bias' not in \
+                state_dict:
+            raise KeyError(f'not a Focal Transformer state dict: stage {i} '
+                           'has no complete block')
+        depths.append(max(blocks) + 1)
+        heads.append(table.shape[1])
+        pooled = state_dict[prefix + 'pooled_bias'].shape[1]
+        focal.append(math.isqrt(pooled) - window + 1)
+        ring = state_dict.get(prefix + 'ring_bias')
+        expand.append(0 if ring is None else _expand_of(ring.shape[-1],
+                                                        window))
+    arch = dict(
+        embed_dims=stem.shape[0],
+        depths=depths,
+        num_heads=heads,
+        conv_embed=stem.shape[-1] == 7)
+    return dict(arch=arch, expand_sizes=expand, focal_windows=focal)
+
+
+def _expand_of(ring_tokens: int, window: int) -> int:
+    """e such that 4 (window^2 - (window - e)^2) = ring_tokens."""
+    inner = window**2 - ring_tokens // 4
+    return window - math.isqrt(inner)
+
+
+def arch_name(arch: dict) -> Optional[str]:
+    """Long ``arch_zoo`` name ('focal-t', 'focal-t-conv', ...) whose weights
+    have the shapes of ``arch`` (from :func:`infer_arch`), or None."""
+    for name, settings in FocalTransformer.arch_zoo.items():
+        if name.startswith('focal-') and all(settings[key] == value
+                                             for key, value in arch.items()):
+            return name
+    return None

@@ -1,0 +1,143 @@
+"""Focal Transformer checkpoint converter on synthetic checkpoints carrying
+exactly the official keys and shapes (../shared/specs/checkpoint_keys/
+focal-t_official.txt), and a round trip through official names."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmvit_backbones.models.backbones.focal import FocalTransformer
+from mmvit_backbones.models.backbones.focal_convert import (
+    convert_focal_state_dict, infer_arch)
+
+REPO = Path(__file__).resolve().parents[1]
+KEY_LIST = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys' / \
+    'focal-t_official.txt'
+INDEX_BUFFERS = ('relative_position_index', 'valid_ind_rolled',
+                 'relative_position_index_0')
+TINY = dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4])
+
+
+def load_converter_tool():
+    path = REPO / 'tools' / 'model_converters' / 'focal2mmvit.py'
+    spec = importlib.util.spec_from_file_location('focal2mmvit', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_state_dict():
+    """Random tensors with the exact keys/shapes of the Focal-T key list."""
+    state = {}
+    for line in KEY_LIST.read_text().splitlines():
+        key, shape = line.split('\t')
+        shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+        if key.endswith(INDEX_BUFFERS):
+            state[key] = torch.zeros(shape, dtype=torch.long)
+        else:
+            state[key] = torch.randn(shape)
+    return state
+
+
+@pytest.mark.parametrize('wrapped', [True, False])
+def test_converter_on_the_official_key_list(tmp_path, capsys, wrapped):
+    official = official_state_dict()
+    src, dst = tmp_path / 'focal-t.pth', tmp_path / 'out' / 'converted.pth'
+    torch.save({'model': official, 'epoch': 300} if wrapped else official,
+               src)
+    assert load_converter_tool().main([str(src), str(dst)]) == 0
+    report = capsys.readouterr().out
+    assert 'Architecture: focal-t:' in report
+    assert "'expand_sizes': [3, 3, 3, 0]" in report
+    assert "'focal_windows': [7, 5, 3, 1]" in report
+    assert 'Unexpected keys, not written: none' in report
+    assert 'Missing keys (the model needs them): none' in report
+    assert 'Shape mismatches: none' in report
+    assert 'attn.valid_ind_rolled x10' in report and 'head x2' in report
+
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    assert not any(k.endswith(INDEX_BUFFERS) for k in converted)
+    FocalTransformer('t', out_indices=(3, )).load_state_dict(
+        converted, strict=True)
+    model = FocalTransformer(
+        't', init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    model.init_weights()
+    state = model.state_dict()
+    for key, value in converted.items():
+        torch.testing.assert_close(state[key], value)
+    block = 'layers.2.blocks.5.attn.'
+    attn = model.stages[2].blocks[5].attn
+    torch.testing.assert_close(
+        attn.ring_bias, official[block +
+                                 'relative_position_bias_table_to_neighbors'][0])
+    torch.testing.assert_close(
+        attn.pooled_bias,
+        official[block + 'relative_position_bias_table_to_windows.0'])
+    torch.testing.assert_close(
+        attn.window_bias.relative_position_bias_table,
+        official[block + 'relative_position_bias_table'])
+    torch.testing.assert_close(attn.pool.weight,
+                               official['layers.2.blocks.5.pool_layers.0.'
+                                        'weight'])
+    torch.testing.assert_close(model.norm3.weight, official['norm.weight'])
+    torch.testing.assert_close(model.stages[1].downsample.projection.weight,
+                               official['layers.1.downsample.proj.weight'])
+
+
+def test_converter_reports_unknown_keys_and_refuses_other_files(
+        tmp_path, capsys):
+    official = official_state_dict()
+    official['layers.0.blocks.0.attn.extra.weight'] = torch.zeros(1)
+    del official['layers.1.blocks.1.mlp.fc2.bias']
+    result = convert_focal_state_dict(official)
+    assert result.unexpected == ['layers.0.blocks.0.attn.extra.weight']
+    assert len(result.dropped) == 12 * 2 + 10 + 2  # 2 buffers x 12, ring x10
+    src = tmp_path / 'broken.pth'
+    torch.save({'model': official}, src)
+    tool = load_converter_tool()
+    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    report = capsys.readouterr().out
+    assert 'layers.0.blocks.0.attn.extra.weight' in report
+    assert 'stages.1.blocks.1.mlp.fc2.bias' in report
+    torch.save({'optimizer': {}}, src)
+    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 2
+    assert 'no weights found' in capsys.readouterr().err
+
+
+def to_official_key(key):
+    """Our name -> the authors' name, written out independently of the
+    converter's rules."""
+    if key.startswith('norm3.'):
+        return key.replace('norm3', 'norm')
+    key = key.replace('projection', 'proj').replace('stages.', 'layers.')
+    return (key.replace('attn.pool.', 'pool_layers.0.').replace(
+        'attn.window_bias.relative_position_bias_table',
+        'attn.relative_position_bias_table').replace(
+            'attn.ring_bias', 'attn.relative_position_bias_table_to_neighbors'
+        ).replace('attn.pooled_bias',
+                  'attn.relative_position_bias_table_to_windows.0'))
+
+
+@pytest.mark.parametrize('conv_embed', [False, True])
+def test_converted_weights_reproduce_the_same_function(conv_embed):
+    """Our keys -> official names and shapes -> converter -> our model."""
+    arch = dict(TINY, conv_embed=conv_embed)
+    source = FocalTransformer(arch=arch, out_indices=(3, ), drop_path_rate=0.)
+    source.init_weights()
+    official = {}
+    for key, value in source.state_dict().items():
+        if key.endswith('ring_bias'):
+            value = value[None]
+        official[to_official_key(key)] = value
+    result = convert_focal_state_dict(official)
+    assert not result.unexpected and not result.dropped
+    settings = infer_arch(result.state_dict)
+    assert settings == dict(
+        arch=arch, expand_sizes=[3, 3, 3, 0], focal_windows=[7, 5, 3, 1])
+    target = FocalTransformer(
+        **settings, out_indices=(3, ), drop_path_rate=0.).eval()
+    target.load_state_dict(result.state_dict, strict=True)
+    x = torch.rand(1, 3, 60, 44)
+    with torch.no_grad():
+        torch.testing.assert_close(source.eval()(x), target(x))
