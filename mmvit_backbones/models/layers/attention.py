@@ -33,6 +33,12 @@ def attend(q: torch.Tensor,
     ``bias`` is an additive float mask broadcastable to (..., Lq, Lk); use
     ``-inf`` to forbid a pair.
     """
+    if bias is not None and bias.dim() < q.dim():
+        # PyTorch's fused CPU kernel only takes a mask with q's number of
+        # dims; a shorter one sends it to the unfused path, which
+        # materialises every group's attention matrix (2 GiB for
+        # CrossFormer-S at 800 x 1344).
+        bias = bias.view((1, ) * (q.dim() - bias.dim()) + bias.shape)
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=bias, dropout_p=dropout_p)
 

@@ -1,0 +1,33 @@
+"""Shared building blocks in mmvit_backbones.models.layers."""
+import pytest
+import torch
+from torch.profiler import profile
+
+from mmvit_backbones.models.layers import attend
+
+
+def explicit_attention(q, k, v, bias):
+    scores = q @ k.transpose(-2, -1) / q.shape[-1]**0.5 + bias
+    return scores.softmax(-1) @ v
+
+
+@pytest.mark.parametrize('bias_shape', [(3, 20, 20), (1, 3, 20, 20),
+                                        (5, 1, 1, 20), (20, 20)])
+def test_attend_matches_explicit_attention(bias_shape):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 5, 3, 20, 8).unbind(0)
+    bias = torch.randn(bias_shape)
+    out = attend(q, k, v, bias)
+    torch.testing.assert_close(out, explicit_attention(q, k, v, bias))
+
+
+def test_attend_uses_the_fused_kernel_with_a_broadcast_bias():
+    """A per-head bias shared by all groups must not force the unfused path
+    (it would materialise one attention matrix per group)."""
+    q, k, v = torch.randn(3, 4, 2, 64, 16).unbind(0)
+    bias = torch.randn(2, 64, 64)
+    with torch.inference_mode(), profile() as prof:
+        attend(q, k, v, bias)
+    kernels = {event.key for event in prof.key_averages()}
+    assert '_scaled_dot_product_attention_math' not in ' '.join(kernels)
+    assert any('flash_attention' in name for name in kernels), kernels
