@@ -546,7 +546,8 @@ class FocalTransformer(BaseModule):
 
         self.patch_embed = FocalPatchEmbed(in_channels, dims[0], *stem,
                                            norm_cfg)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        dpr = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
         self.stages = nn.ModuleList()
         for i, depth in enumerate(depths):
             blocks = [

@@ -1,0 +1,14 @@
+_base_ = './_base_/htcpp_focal_ms-400-1400-3x_coco.py'
+
+# Focal-L (C = 196, section 4.1), ImageNet-22K pretrained in the paper;
+# no public weights exist. Drop path as Focal-B (the paper keeps all
+# other hyper-parameters of Focal-B).
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='l',
+        drop_path_rate=0.5,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[196, 392, 784, 1568]))
