@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
-    has_amplitude_cooling)
+    has_amplitude_cooling, space_to_depth_conv)
 from mmvit_backbones.models.backbones.crossformer_convert import (
     convert_crossformer_state_dict, extract_official_state_dict, infer_arch)
 from mmvit_backbones.models.layers import DynamicPositionBias
@@ -428,6 +429,25 @@ def test_cross_scale_embedding_matches_the_reference_where_it_applies():
     assert merge.norm.normalized_shape == (64, )
     _, hw = merge(torch.rand(1, 64, 7, 5))
     assert hw == (4, 3)
+
+
+@pytest.mark.parametrize('kernel,stride,size', [(32, 4, (64, 96)),
+                                                (16, 4, (37, 21)),
+                                                (8, 4, (9, 30)),
+                                                (4, 2, (11, 6)),
+                                                (5, 1, (7, 7))])
+def test_space_to_depth_conv_equals_the_strided_conv(kernel, stride, size):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, kernel, stride, padding=(kernel - stride) // 2)
+    x = torch.randn(2, 3, *size, requires_grad=True)
+    expected = conv(x)
+    blocked = space_to_depth_conv(x, conv)
+    torch.testing.assert_close(blocked, expected, atol=1e-5, rtol=1e-4)
+    grads = torch.autograd.grad(expected.square().sum(), [x, conv.weight])
+    blocked_grads = torch.autograd.grad(blocked.square().sum(),
+                                        [x, conv.weight])
+    for grad, blocked_grad in zip(grads, blocked_grads):
+        torch.testing.assert_close(blocked_grad, grad, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize('depth,expected', [(18, [2, 5, 8, 11, 14]),

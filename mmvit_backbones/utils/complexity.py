@@ -67,6 +67,7 @@ CHEAP_OPS = frozenset({
     'aten::max_pool2d', 'aten::maximum', 'aten::mean', 'aten::min',
     'aten::minimum', 'aten::mul', 'aten::mul_', 'aten::ne', 'aten::neg',
     'aten::new_ones', 'aten::new_tensor', 'aten::norm', 'aten::pad',
+    'aten::pixel_shuffle', 'aten::pixel_unshuffle',
     'aten::pow', 'aten::repeat', 'aten::rsqrt', 'aten::rsub', 'aten::sigmoid',
     'aten::sigmoid_', 'aten::silu', 'aten::silu_', 'aten::sin',
     'aten::softmax', 'aten::sort', 'aten::sqrt', 'aten::std', 'aten::sub',

@@ -273,6 +273,33 @@ def cross_scale_split(out_channels: int, num_kernels: int) -> List[int]:
     return split + [out_channels - sum(split)]
 
 
+def space_to_depth_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)`` for a strided convolution, computed on stride blocks.
+
+    The input is padded, cut into stride x stride blocks stacked on channels
+    (``pixel_unshuffle``) and convolved at stride 1 with the kernel
+    rearranged the same way (zero-padded to whole blocks). Same result; for a
+    kernel much larger than its stride on few input channels (the CEL stem's
+    16 x 16 and 32 x 32 kernels on RGB) the convolution runs 2-3 times
+    faster on CPU, forward and backward.
+
+    x: (B, C_in, H, W) -> (B, C_out, H_out, W_out), as ``conv(x)``.
+    """
+    s, = set(conv.stride)
+    k, = set(conv.kernel_size)
+    p, = set(conv.padding)
+    blocks = -(-k // s)
+    H, W = x.shape[2:]
+    out_h, out_w = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    x = F.pad(x, (p, s * (out_w - 1 + blocks) - p - W,
+                  p, s * (out_h - 1 + blocks) - p - H))
+    out_c, in_c = conv.weight.shape[:2]
+    weight = F.pad(conv.weight, (0, blocks * s - k, 0, blocks * s - k))
+    weight = weight.view(out_c, in_c, blocks, s, blocks, s).permute(
+        0, 1, 3, 5, 2, 4).reshape(out_c, in_c * s * s, blocks, blocks)
+    return F.conv2d(F.pixel_unshuffle(x, s), weight, conv.bias)
+
+
 class CrossScaleEmbedding(nn.Module):
     """Cross-scale embedding layer (CEL, section 3.1, Fig. 3).
 
@@ -326,10 +353,18 @@ class CrossScaleEmbedding(nn.Module):
         pad_h, pad_w = -H % self.stride, -W % self.stride
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        x = torch.cat([proj(x) for proj in self.projections], dim=1)
+        x = torch.cat([self._project(proj, x) for proj in self.projections],
+                      dim=1)
         hw = tuple(x.shape[2:])
         x = x.flatten(2).transpose(1, 2)
         return (x if self.norm_first else self.norm(x)), hw
+
+
+    @staticmethod
+    def _project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        if conv.kernel_size[0] >= 4 * conv.stride[0]:
+            return space_to_depth_conv(x, conv)
+        return conv(x)
 
 
 class CrossFormerBlock(nn.Module):
