@@ -1,12 +1,13 @@
 """Shared building blocks in mmvit_backbones.models.layers."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.profiler import profile
 
 from mmvit_backbones.models.layers import attend
 
 
-def explicit_attention(q, k, v, bias):
+def reference_attention(q, k, v, bias):
     scores = q @ k.transpose(-2, -1) / q.shape[-1]**0.5 + bias
     return scores.softmax(-1) @ v
 
@@ -18,7 +19,7 @@ def test_attend_matches_explicit_attention(bias_shape):
     q, k, v = torch.randn(3, 5, 3, 20, 8).unbind(0)
     bias = torch.randn(bias_shape)
     out = attend(q, k, v, bias)
-    torch.testing.assert_close(out, explicit_attention(q, k, v, bias))
+    torch.testing.assert_close(out, reference_attention(q, k, v, bias))
 
 
 def test_attend_uses_the_fused_kernel_with_a_broadcast_bias():
@@ -31,3 +32,23 @@ def test_attend_uses_the_fused_kernel_with_a_broadcast_bias():
     kernels = {event.key for event in prof.key_averages()}
     assert '_scaled_dot_product_attention_math' not in ' '.join(kernels)
     assert any('flash_attention' in name for name in kernels), kernels
+
+
+@pytest.mark.parametrize('bias_shape', [(3, 20, 20), (5, 3, 20, 20)])
+def test_attend_with_a_learned_bias_matches_sdpa_in_value_and_gradient(
+        bias_shape):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 5, 3, 20, 8).unbind(0)
+    bias = torch.randn(bias_shape)
+    inputs = [t.clone().requires_grad_() for t in (q, k, v, bias)]
+    out = attend(*inputs)
+    grads = torch.autograd.grad(out.square().sum(), inputs)
+    fused_inputs = [t.clone().requires_grad_() for t in (q, k, v, bias)]
+    q_, k_, v_, bias_ = fused_inputs
+    expected = F.scaled_dot_product_attention(
+        q_, k_, v_, attn_mask=bias_.expand(5, 3, 20, 20))
+    expected_grads = torch.autograd.grad(expected.square().sum(),
+                                         fused_inputs)
+    torch.testing.assert_close(out, expected)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
