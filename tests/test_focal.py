@@ -210,8 +210,8 @@ def test_focal_key_set_matches_rolls_and_unfold(padded, focal_window, ring):
     if outside is None:
         assert inside.all()
     else:
-        assert torch.equal(outside[:, 0, 0, n_fine:] == 0, inside)
-        assert (outside[:, 0, 0, :n_fine] == 0).all()
+        assert torch.equal(outside[0, :, 0, n_fine:] == 0, inside)
+        assert (outside[0, :, 0, :n_fine] == 0).all()
 
 
 # ------------------------------- attention against an explicit reference

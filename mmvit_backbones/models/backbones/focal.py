@@ -118,7 +118,7 @@ def focal_key_index(
 
     Returns:
         tuple: ``index`` (num_windows * N,) int64 rows of the source, N
-        keys per window, windows row-major; ``outside`` (num_windows, 1, 1,
+        keys per window, windows row-major; ``outside`` (1, num_windows, 1,
         N) float, -inf on pooled keys outside the pooled map (their index is
         0), 0 elsewhere, or None when no key is outside. Cached; never modify
         the results in place.
@@ -145,7 +145,7 @@ def focal_key_index(
         return index, None
     outside = torch.zeros(ph * pw, fine.shape[1] + focal_window**2)
     outside[:, fine.shape[1]:].masked_fill_(~inside, float('-inf'))
-    return index, outside[:, None, None, :].to(device)
+    return index, outside[None, :, None, :].to(device)
 
 
 class FocalWindowAttention(nn.Module):
@@ -256,21 +256,25 @@ class FocalWindowAttention(nn.Module):
         nh, nw = Hp // w, Wp // w
         ring = use_fine_ring(hw, w, self.expand_size)
         tokens = torch.cat([x.reshape(B, Hp * Wp, C), self.pool_windows(x)], 1)
-        qkv = self.qkv(tokens)
-        q = qkv[:, :Hp * Wp, :C].view(B, nh, w, nw, w, heads, d)
-        q = q.permute(0, 1, 3, 5, 2, 4, 6).reshape(B, nh * nw, heads, w * w, d)
+        # (B, heads, Hp * Wp + pooled, d): the gathers then give (B, heads *
+        # windows, keys, d) blocks, 4-D as the fused CPU kernel requires
+        q, k, v = self.qkv(tokens).view(B, -1, 3, heads, d).permute(
+            2, 0, 3, 1, 4).contiguous().unbind(0)
+        q = q[:, :, :Hp * Wp].view(B, heads, nh, w, nw, w, d)
+        q = q.permute(0, 1, 2, 4, 3, 5, 6).reshape(B, heads * nh * nw, w * w,
+                                                   d)
         index, outside = focal_key_index(
             (int(Hp), int(Wp)), w, self.expand_size, ring, self.focal_window,
             x.device)
-        kv = qkv[:, :, C:].index_select(1, index).view(B, nh * nw, -1, 2,
-                                                       heads, d)
-        k, v = kv.permute(3, 0, 1, 4, 2, 5).unbind(0)
-        bias = self.attention_bias(ring)
+        k = k.index_select(2, index).view(B, heads * nh * nw, -1, d)
+        v = v.index_select(2, index).view(B, heads * nh * nw, -1, d)
+        bias = self.attention_bias(ring)[:, None]
         if outside is not None:
             bias = bias + outside
+        bias = bias.expand(-1, nh * nw, -1, -1).reshape(-1, w * w, k.shape[2])
         out = attend(q, k, v, bias.to(q.dtype),
                      self.attn_drop if self.training else 0.)
-        out = out.view(B, nh, nw, heads, w, w, d).permute(0, 1, 4, 2, 5, 3, 6)
+        out = out.view(B, heads, nh, nw, w, w, d).permute(0, 2, 4, 3, 5, 1, 6)
         out = out.reshape(B, Hp, Wp, C)[:, :H, :W].reshape(B, L, C)
         return self.proj_drop(self.proj(out))
 
