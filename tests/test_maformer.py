@@ -30,7 +30,7 @@ def test_bad_arch_errors_are_clear():
         MAFormer(arch='xl')
     with pytest.raises(KeyError, match='missing'):
         MAFormer(arch=dict(embed_dims=[8, 16, 32, 64], depths=[1, 1, 1, 1]))
-    with pytest.raises(ValueError, match='4 entries'):
+    with pytest.raises(ValueError, match='depths needs 4'):
         MAFormer(arch=dict(TINY_ARCH, depths=[1, 1, 1]))
     with pytest.raises(ValueError, match='out_indices'):
         MAFormer(arch=TINY_ARCH, out_indices=(4, ))

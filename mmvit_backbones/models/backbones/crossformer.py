@@ -8,7 +8,6 @@ CrossFormer++ adds progressive group sizes (section 4.1) and amplitude
 cooling layers (ACL, section 4.2). Options, defaults and the two LDA grouping
 semantics are documented in ``docs/crossformer.md``.
 """
-import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
@@ -18,14 +17,13 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DynamicPositionBias, Mlp, attend, merge_heads,
                       tokens_to_map)
 from ..layers.attention import check_heads
+from .base import HierarchicalBackbone
 
 LDA_MODES = ('image', 'region')
 ACL_PERIOD = 3
@@ -467,8 +465,6 @@ SECOND_GENERATION = dict(
     intervals=[4, 2, 1, 1],
     amplitude_cooling=True,
     lda_mode='region')
-REQUIRED_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
-OPTIONAL_ARCH_KEYS = dict(FIRST_GENERATION, drop_path_rate=0.1)
 
 
 def _arch(embed_dims, depths, num_heads, drop_path_rate, generation):
@@ -481,7 +477,7 @@ def _arch(embed_dims, depths, num_heads, drop_path_rate, generation):
 
 
 @MODELS.register_module()
-class CrossFormer(BaseModule):
+class CrossFormer(HierarchicalBackbone):
     """CrossFormer / CrossFormer++ backbone (paper Table I).
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``. A CEL
@@ -557,7 +553,7 @@ class CrossFormer(BaseModule):
                         _arch(128, [6, 6, 18, 2], [4, 8, 16, 32], 0.7,
                               SECOND_GENERATION)),
     }
-    num_stages = 4
+    optional_arch_keys = dict(FIRST_GENERATION, drop_path_rate=0.1)
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -593,10 +589,7 @@ class CrossFormer(BaseModule):
         self.arch_settings = settings
         self.in_channels = in_channels
         self.out_indices = self._check_indices(out_indices)
-        if frozen_stages not in range(-1, self.num_stages + 1):
-            raise ValueError('frozen_stages must be in -1..4, got '
-                             f'{frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
         dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
         self.num_features = dims
@@ -642,70 +635,15 @@ class CrossFormer(BaseModule):
         self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise KeyError(f'Unknown CrossFormer arch {arch!r}; choose '
-                               f'one of {sorted(cls.arch_zoo)} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
-        missing = set(REQUIRED_ARCH_KEYS) - set(arch)
-        if missing:
-            raise KeyError(f'custom CrossFormer arch is missing '
-                           f'{sorted(missing)} (needs '
-                           f'{list(REQUIRED_ARCH_KEYS)})')
-        unknown = set(arch) - set(REQUIRED_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
-        if unknown:
-            raise KeyError(
-                f'custom CrossFormer arch has unknown keys {sorted(unknown)}; '
-                f'valid: {[*REQUIRED_ARCH_KEYS, *OPTIONAL_ARCH_KEYS]}')
-        settings = copy.deepcopy(dict(OPTIONAL_ARCH_KEYS, **arch))
-        for key in ('depths', 'num_heads'):
-            settings[key] = cls._per_stage(key, settings[key])
+    def _check_custom_arch(cls, settings: dict) -> None:
         if not isinstance(settings['embed_dims'], int):
             raise TypeError('custom CrossFormer arch: embed_dims is the int D '
                             '(stage i has D * 2^i channels), got '
                             f'{settings["embed_dims"]!r}')
-        return settings
-
-    @classmethod
-    def _per_stage(cls, name: str, values: Sequence[int]) -> List[int]:
-        values = list(values)
-        if len(values) != cls.num_stages or any(
-                not isinstance(v, int) or v < 1 for v in values):
-            raise ValueError(f'CrossFormer {name} needs {cls.num_stages} '
-                             f'positive ints (one per stage), got {values}')
-        return values
-
-    @classmethod
-    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(cls.num_stages)
-                                  for i in out_indices):
-            raise ValueError('out_indices must be a non-empty subset of '
-                             f'(0, 1, 2, 3), got {out_indices}')
-        return out_indices
-
-    def init_weights(self):
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'CrossFormer expects images shaped (B, {self.in_channels}, '
-                f'H, W), got a tensor of shape {tuple(x.shape)}')
+        self._check_input(x)
         tokens, hw = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -718,25 +656,6 @@ class CrossFormer(BaseModule):
             if stage.downsample is not None:
                 tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
         return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
-        if self.out_norms:
-            frozen += [
-                getattr(self, f'norm{i}') for i in self.out_indices
-                if i < self.frozen_stages
-            ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
 
 def _ceil_div(a: int, b: int) -> int:

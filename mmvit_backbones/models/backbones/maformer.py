@@ -14,15 +14,13 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (ConvEmbed, CrossAttention, Mlp, MultiheadAttention,
                       ShiftedWindowAttention, attend, merge_heads,
-                      pad_to_multiple, padding_key_mask, tokens_to_map,
-                      window_partition)
+                      padding_key_mask, tokens_to_map)
+from .base import HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
 
@@ -284,7 +282,7 @@ class MAFormerStage(nn.Module):
 
 
 @MODELS.register_module()
-class MAFormer(BaseModule):
+class MAFormer(HierarchicalBackbone):
     """MAFormer backbone (Wang et al., "MAFormer: A Transformer Network with
     Multi-scale Attention Fusion for Visual Recognition", 2022).
 
@@ -336,6 +334,7 @@ class MAFormer(BaseModule):
             'num_heads': [4, 6, 14, 20],
         }),
     }
+    per_stage_arch_keys = ('embed_dims', 'depths', 'num_heads')
     num_maf_stages = 2
 
     def __init__(self,
@@ -366,10 +365,7 @@ class MAFormer(BaseModule):
             raise ValueError('stripe_widths needs one width per MAF stage '
                              f'(2), got {stripe_widths}')
         self.out_indices = self._check_indices(out_indices)
-        if frozen_stages not in range(-1, 5):
-            raise ValueError('frozen_stages must be in -1..4, got '
-                             f'{frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.num_features = dims
 
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -410,53 +406,9 @@ class MAFormer(BaseModule):
             self.add_module(f'norm{i}', build_norm_layer(norm_cfg, dims[i])[1])
         self._freeze_stages()
 
-    @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise KeyError(f'Unknown MAFormer arch {arch!r}; choose one '
-                               f'of {sorted(cls.arch_zoo)} or pass a dict')
-            return cls.arch_zoo[arch.lower()]
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
-        required = {'embed_dims', 'depths', 'num_heads'}
-        missing = required - set(arch)
-        if missing:
-            raise KeyError(f'custom MAFormer arch is missing {sorted(missing)}'
-                           f' (needs {sorted(required)})')
-        for key in sorted(required):
-            if len(arch[key]) != 4:
-                raise ValueError(f'custom MAFormer arch: {key} needs 4 '
-                                 f'entries (one per stage), got {arch[key]}')
-        return {key: list(arch[key]) for key in required}
-
-    @staticmethod
-    def _check_indices(out_indices: Sequence[int]) -> Tuple[int, ...]:
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(4) for i in out_indices):
-            raise ValueError('out_indices must be a non-empty subset of '
-                             f'(0, 1, 2, 3), got {out_indices}')
-        return out_indices
-
-    def init_weights(self):
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'MAFormer expects images shaped (B, {self.in_channels}, H, '
-                f'W), got a tensor of shape {tuple(x.shape)}')
+        self._check_input(x)
         outs = []
         for i, stage in enumerate(self.stages):
             tokens, hw = stage(x)
@@ -466,20 +418,11 @@ class MAFormer(BaseModule):
                 outs.append(tokens_to_map(norm(tokens), hw).contiguous())
         return tuple(outs)
 
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
+    def _frozen_modules(self):
+        """The stem (stage 1's embedding), the first ``frozen_stages``
+        stages and their output norms."""
         frozen = [self.stages[0].downsample, *self.stages[:self.frozen_stages]]
-        frozen += [
+        return frozen + [
             getattr(self, f'norm{i}') for i in self.out_indices
             if i < self.frozen_stages
         ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self

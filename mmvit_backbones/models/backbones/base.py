@@ -1,0 +1,154 @@
+"""Plumbing shared by the four-stage backbones of this package.
+
+Every family (MAFormer, CrossFormer, Focal Transformer, MixFormer) is a
+pyramid of four stages with an ``arch_zoo`` of named variants, custom arch
+dicts, ``out_indices``, ``frozen_stages`` and the usual initialisation;
+:class:`HierarchicalBackbone` implements these once, with the same error
+messages for every family.
+"""
+import copy
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class HierarchicalBackbone(BaseModule):
+    """Base class of the four-stage backbones.
+
+    Subclasses define:
+
+    - ``arch_zoo``: variant name -> settings; aliases map to the same dict.
+    - ``required_arch_keys`` and ``optional_arch_keys`` (name -> default):
+      the keys a custom arch dict may hold.
+    - ``per_stage_arch_keys``: keys holding one positive int per stage.
+    - ``_check_custom_arch(settings)``: family-specific checks of a custom
+      arch (optional).
+    - ``_frozen_modules()``: what ``frozen_stages`` freezes, if it is not
+      the default stem + first stages + their output norms.
+
+    and set ``in_channels``, ``out_indices`` (through :meth:`_check_indices`)
+    and ``frozen_stages`` (through :meth:`_check_frozen_stages`) in their
+    constructor. ``norm_eval`` is honoured when the subclass sets it.
+    """
+    num_stages = 4
+    arch_zoo: Dict[str, dict] = {}
+    required_arch_keys: Tuple[str, ...] = ('embed_dims', 'depths',
+                                           'num_heads')
+    optional_arch_keys: Dict[str, Any] = {}
+    per_stage_arch_keys: Tuple[str, ...] = ('depths', 'num_heads')
+    norm_eval = False
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+        """Settings of a named variant, or a checked copy of a custom one."""
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise KeyError(f'Unknown {name} arch {arch!r}; choose one of '
+                               f'{sorted(cls.arch_zoo)} or pass a dict')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
+        valid = [*cls.required_arch_keys, *cls.optional_arch_keys]
+        missing = set(cls.required_arch_keys) - set(arch)
+        if missing:
+            raise KeyError(f'custom {name} arch is missing {sorted(missing)} '
+                           f'(needs {list(cls.required_arch_keys)})')
+        unknown = set(arch) - set(valid)
+        if unknown:
+            raise KeyError(f'custom {name} arch has unknown keys '
+                           f'{sorted(unknown)}; valid: {valid}')
+        settings = copy.deepcopy(dict(cls.optional_arch_keys, **arch))
+        for key in cls.per_stage_arch_keys:
+            settings[key] = cls._per_stage(key, settings[key])
+        cls._check_custom_arch(settings)
+        return settings
+
+    @classmethod
+    def _check_custom_arch(cls, settings: dict) -> None:
+        """Family-specific checks of a custom arch; raise on a bad one."""
+
+    @classmethod
+    def _per_stage(cls,
+                   name: str,
+                   values: Sequence[int],
+                   minimum: int = 1) -> List[int]:
+        """``values`` as a list of one int >= ``minimum`` per stage."""
+        values = list(values)
+        if len(values) != cls.num_stages or any(
+                not isinstance(v, int) or v < minimum for v in values):
+            kind = 'positive ints' if minimum == 1 else f'ints >= {minimum}'
+            raise ValueError(f'{cls.__name__} {name} needs {cls.num_stages} '
+                             f'{kind} (one per stage), got {values}')
+        return values
+
+    @classmethod
+    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
+        out_indices = tuple(out_indices)
+        if not out_indices or any(i not in range(cls.num_stages)
+                                  for i in out_indices):
+            raise ValueError('out_indices must be a non-empty subset of '
+                             f'{tuple(range(cls.num_stages))}, got '
+                             f'{out_indices}')
+        return out_indices
+
+    @classmethod
+    def _check_frozen_stages(cls, frozen_stages: int) -> int:
+        if frozen_stages not in range(-1, cls.num_stages + 1):
+            raise ValueError(f'frozen_stages must be in -1..{cls.num_stages}'
+                             f', got {frozen_stages}')
+        return frozen_stages
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects images shaped (B, '
+                f'{self.in_channels}, H, W), got a tensor of shape '
+                f'{tuple(x.shape)}')
+
+    def init_weights(self):
+        """``init_cfg`` if given, else truncated-normal Linear weights
+        (std 0.02, zero bias) and unit / zero norm affine parameters."""
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        """The stem, the first ``frozen_stages`` stages and their output
+        norms (``norm{i}``, where present)."""
+        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
+        for i in range(self.frozen_stages):
+            if hasattr(self, f'norm{i}'):
+                frozen.append(getattr(self, f'norm{i}'))
+        return frozen
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Train mode, keeping frozen stages (and, with ``norm_eval``, every
+        BatchNorm) in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
