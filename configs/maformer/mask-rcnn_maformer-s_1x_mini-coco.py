@@ -41,13 +41,22 @@ model = dict(
         rcnn=dict(sampler=dict(num=16))),
     test_cfg=dict(rpn=dict(max_per_img=100)))
 
-# Schedule: from scratch with 2 processes x 2 images. The COCO lr (1e-4 for
-# 16 images) is kept for a batch of 4: 4e-4 diverged after the warmup. No
-# validation during training; tools/test.py evaluates the final checkpoint.
-max_epochs = 5
+# Schedule: from scratch with 2 processes x 2 images, 6 epochs (600
+# iterations). lr 2e-4 with gradient clipping at norm 5 and a 200-iteration
+# warm-up: without clipping 4e-4 diverged after the warm-up, and 1e-4 for 5
+# epochs reached bbox mAP 0.189 against 0.229 for this recipe. The fused
+# AdamW kernel gives the same update as the default loop in a tenth of its
+# time on CPU (0.2 s of a 1.3 s step for 43 M parameters). No validation
+# during training; tools/test.py evaluates the final checkpoint.
+max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_begin=max_epochs + 1)
+optim_wrapper = dict(
+    optimizer=dict(lr=2e-4, fused=True),
+    clip_grad=dict(max_norm=5.0, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=200),
     dict(
         type='MultiStepLR',
         begin=0,
