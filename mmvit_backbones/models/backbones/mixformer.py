@@ -15,7 +15,7 @@ the only window partition/reverse copies are those of the attention's q/k/v
 and output.
 """
 import copy
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -240,8 +240,8 @@ class MixingAttention(nn.Module):
             q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1),
             self.position_bias()[None].to(q.dtype),
             self.attn_drop if self.training else 0.)
-        out = out.view(B, nh, nw, heads, wh, ww, d).permute(0, 1, 4, 2, 5, 3, 6)
-        return out.reshape(B, Hp, Wp, C)
+        out = out.view(B, nh, nw, heads, wh, ww, d)
+        return out.permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, C)
 
 
 def window_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -324,7 +324,7 @@ class MixFormerStage(nn.Module):
     (``downsample``, None for the last stage)."""
 
     def __init__(self, blocks: Sequence[nn.Module],
-                 downsample: Union[nn.Module, None], with_cp: bool):
+                 downsample: Optional[nn.Module], with_cp: bool):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.downsample = downsample
@@ -416,7 +416,7 @@ class MixFormer(BaseModule):
                  qkv_bias: bool = True,
                  drop_rate: float = 0.,
                  attn_drop_rate: float = 0.,
-                 drop_path_rate: Union[float, None] = None,
+                 drop_path_rate: Optional[float] = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  out_norms: bool = False,
                  norm_cfg: dict = dict(type='BN'),
