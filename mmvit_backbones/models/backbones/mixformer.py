@@ -14,27 +14,22 @@ layers run on it directly, convolutions and BatchNorms on its NCHW view, and
 the only window partition/reverse copies are those of the attention's q/k/v
 and output.
 """
-import copy
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import Mlp, RelativePositionBias, attend, pad_to_multiple
 from ..layers.norm import channel_norm, channel_norm_nhwc
+from .base import HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
 SPATIAL_INTERACTION_DIVISOR = 16
-REQUIRED_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
-OPTIONAL_ARCH_KEYS = dict(drop_path_rate=0.)
 
 
 class ConvStem(nn.Module):
@@ -236,37 +231,12 @@ class MixingAttention(nn.Module):
         q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(
             3, B, nh * nw, heads, wh * ww, d)
         v = v * value_gate.view(B, 1, heads, 1, d)
-        out = window_attend(
+        out = attend(
             q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1),
             self.position_bias()[None].to(q.dtype),
             self.attn_drop if self.training else 0.)
         out = out.view(B, nh, nw, heads, wh, ww, d)
         return out.permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, C)
-
-
-def window_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                  bias: torch.Tensor, dropout_p: float) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(d) + bias) v`` for (N, heads, L, d) windows and
-    a finite (1, heads, L, L) bias.
-
-    Goes through :func:`attend` (fused SDPA kernels), except when the bias
-    needs a gradient on CPU: PyTorch then falls back to its unfused path,
-    which also scans every logit row for ``-inf`` (fully masked rows); with
-    a finite bias the plain ``baddbmm`` / softmax / ``bmm`` below computes
-    the same thing; its forward + backward took 0.6-0.8x the time of SDPA's
-    for MixFormer-B4's stage-1 windows (1 thread).
-    """
-    if not (bias.requires_grad and torch.is_grad_enabled()
-            and q.device.type == 'cpu'):
-        return attend(q, k, v, bias, dropout_p)
-    N, heads, L, d = q.shape
-    logits = torch.baddbmm(
-        bias.expand(N, heads, L, L).reshape(N * heads, L, L),
-        q.reshape(N * heads, L, d),
-        k.reshape(N * heads, L, d).transpose(1, 2),
-        alpha=d**-0.5)
-    weights = F.dropout(logits.softmax(-1), dropout_p)
-    return torch.bmm(weights, v.reshape(N * heads, L, d)).view(N, heads, L, d)
 
 
 class MixingBlock(nn.Module):
@@ -349,7 +319,7 @@ def _arch(embed_dims, depths, num_heads, drop_path_rate):
 
 
 @MODELS.register_module()
-class MixFormer(BaseModule):
+class MixFormer(HierarchicalBackbone):
     """MixFormer backbone B0-B6 (spec table; paper Table 3 for B1-B4).
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``: a
@@ -405,7 +375,7 @@ class MixFormer(BaseModule):
         **dict.fromkeys(['b6', 'mixformer-b6'],
                         _arch(96, [2, 4, 16, 12], [6, 12, 24, 48], 0.5)),
     }
-    num_stages = 4
+    optional_arch_keys = dict(drop_path_rate=0.)
 
     def __init__(self,
                  arch: Union[str, dict] = 'b4',
@@ -436,10 +406,7 @@ class MixFormer(BaseModule):
         self.arch_settings = settings
         self.in_channels = in_channels
         self.out_indices = self._check_indices(out_indices)
-        if frozen_stages not in range(-1, self.num_stages + 1):
-            raise ValueError('frozen_stages must be in -1..4, got '
-                             f'{frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         depths = settings['depths']
         dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
@@ -473,72 +440,17 @@ class MixFormer(BaseModule):
         self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise KeyError(f'Unknown MixFormer arch {arch!r}; choose one '
-                               f'of {sorted(cls.arch_zoo)} or pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
-        missing = set(REQUIRED_ARCH_KEYS) - set(arch)
-        if missing:
-            raise KeyError(f'custom MixFormer arch is missing '
-                           f'{sorted(missing)} (needs '
-                           f'{list(REQUIRED_ARCH_KEYS)})')
-        unknown = set(arch) - set(REQUIRED_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
-        if unknown:
-            raise KeyError(
-                f'custom MixFormer arch has unknown keys {sorted(unknown)}; '
-                f'valid: {[*REQUIRED_ARCH_KEYS, *OPTIONAL_ARCH_KEYS]}')
-        settings = copy.deepcopy(dict(OPTIONAL_ARCH_KEYS, **arch))
-        for key in ('depths', 'num_heads'):
-            settings[key] = cls._per_stage(key, settings[key])
+    def _check_custom_arch(cls, settings: dict) -> None:
         embed_dims = settings['embed_dims']
         if not isinstance(embed_dims, int) or embed_dims < 2 \
                 or embed_dims % 2:
             raise ValueError('custom MixFormer arch: embed_dims is the even '
                              'int C (stage i has C * 2^i channels), got '
                              f'{embed_dims!r}')
-        return settings
-
-    @classmethod
-    def _per_stage(cls, name: str, values: Sequence[int]) -> List[int]:
-        values = list(values)
-        if len(values) != cls.num_stages or any(
-                not isinstance(v, int) or v < 1 for v in values):
-            raise ValueError(f'MixFormer {name} needs {cls.num_stages} '
-                             f'positive ints (one per stage), got {values}')
-        return values
-
-    @classmethod
-    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(cls.num_stages)
-                                  for i in out_indices):
-            raise ValueError('out_indices must be a non-empty subset of '
-                             f'(0, 1, 2, 3), got {out_indices}')
-        return out_indices
-
-    def init_weights(self):
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'MixFormer expects images shaped (B, {self.in_channels}, '
-                f'H, W), got a tensor of shape {tuple(x.shape)}')
+        self._check_input(x)
         x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -549,26 +461,3 @@ class MixFormer(BaseModule):
             if stage.downsample is not None:
                 x = stage.downsample(x)
         return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
-        if self.out_norms:
-            frozen += [
-                getattr(self, f'norm{i}') for i in self.out_indices
-                if i < self.frozen_stages
-            ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
