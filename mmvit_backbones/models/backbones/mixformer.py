@@ -24,8 +24,8 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import Mlp, RelativePositionBias, attend, pad_to_multiple
-from ..layers.norm import channel_norm, channel_norm_nhwc
+from ..layers import (Mlp, RelativePositionBias, attend, channel_norm,
+                      channel_norm_nhwc, pad_to_multiple)
 from .base import HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8

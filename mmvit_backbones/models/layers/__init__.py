@@ -3,6 +3,7 @@ from .attention import (CrossAttention, MultiheadAttention, attend,
 from .dynamic_position_bias import DynamicPositionBias
 from .embed import ConvEmbed, tokens_to_map
 from .mlp import Mlp
+from .norm import channel_norm, channel_norm_nhwc
 from .position import RelativePositionBias
 from .window import (pad_to_multiple, padding_key_mask, window_partition,
                      window_reverse)
@@ -11,6 +12,7 @@ from .window_attention import ShiftedWindowAttention
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
     'split_heads', 'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp',
+    'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention'
 ]
