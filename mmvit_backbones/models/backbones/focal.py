@@ -256,19 +256,20 @@ class FocalWindowAttention(nn.Module):
         nh, nw = Hp // w, Wp // w
         ring = use_fine_ring(hw, w, self.expand_size)
         tokens = torch.cat([x.reshape(B, Hp * Wp, C), self.pool_windows(x)], 1)
-        # (3, B, heads, Hp * Wp + pooled, d): one gather of k and v then gives
-        # (B, heads * windows, keys, d) blocks, 4-D as the fused CPU kernel
-        # requires
-        qkv = self.qkv(tokens).view(B, -1, 3, heads, d).permute(2, 0, 3, 1,
-                                                                4).contiguous()
-        q = qkv[0, :, :, :Hp * Wp].view(B, heads, nh, w, nw, w, d)
+        # (B, heads, Hp * Wp + pooled, d) each: the gathers then give (B,
+        # heads * windows, keys, d) blocks, 4-D as the fused CPU kernel
+        # requires. Separate k and v gathers keep their gradients apart (one
+        # gather of both would stack the two gradients in the backward).
+        q, k, v = self.qkv(tokens).view(B, -1, 3, heads, d).permute(
+            2, 0, 3, 1, 4).contiguous().unbind(0)
+        q = q[:, :, :Hp * Wp].view(B, heads, nh, w, nw, w, d)
         q = q.permute(0, 1, 2, 4, 3, 5, 6).reshape(B, heads * nh * nw, w * w,
                                                    d)
         index, outside = focal_key_index(
             (int(Hp), int(Wp)), w, self.expand_size, ring, self.focal_window,
             x.device)
-        k, v = qkv[1:].index_select(3, index).view(2, B, heads * nh * nw, -1,
-                                                   d).unbind(0)
+        k = k.index_select(2, index).view(B, heads * nh * nw, -1, d)
+        v = v.index_select(2, index).view(B, heads * nh * nw, -1, d)
         bias = self.attention_bias(ring)[:, None]
         if outside is not None:
             bias = bias + outside
