@@ -18,9 +18,10 @@ from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
     has_amplitude_cooling, space_to_depth_conv)
 from mmvit_backbones.models.backbones.crossformer_convert import (
-    convert_crossformer_state_dict, extract_official_state_dict, infer_arch)
+    convert_crossformer_state_dict, infer_arch)
 from mmvit_backbones.models.layers import DynamicPositionBias
 from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.utils.conversion import extract_official_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_LISTS = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys'

@@ -30,13 +30,13 @@ from typing import List, Optional
 import torch
 
 import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
-from mmvit_backbones.models.backbones.crossformer_convert import (
-    compare_with_model, extract_official_state_dict)
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     arch_name, convert_focal_state_dict, dropped_reason, infer_arch)
 from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
                                               refuse_unsafe_checkpoints)
+from mmvit_backbones.utils.conversion import (compare_with_model,
+                                              extract_official_state_dict)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -21,44 +21,24 @@ missing or mismatched (the file is still written), 2 when the source is
 refused or holds no MixFormer weights.
 """
 import argparse
-import os
 import sys
-from collections import Counter
 from typing import List, Optional
-
-import torch
 
 import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
 from mmvit_backbones.models.backbones.mixformer import MixFormer
 from mmvit_backbones.models.backbones.mixformer_convert import (
-    UnsafePickleError, arch_name, compare_with_model,
-    convert_mixformer_state_dict, dropped_reason, infer_arch, load_pdparams)
+    UnsafePickleError, arch_name, convert_mixformer_state_dict,
+    dropped_reason, infer_arch, load_pdparams)
+from mmvit_backbones.utils.conversion import (converter_arg_parser,
+                                              save_and_report)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help="the authors' checkpoint (.pdparams)")
-    parser.add_argument('dst', help='output file for mmvit_backbones')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='unpickle SRC without the numpy-only allow-list; only for files '
-        'from a trusted source')
-    return parser.parse_args(argv)
-
-
-def _listing(title: str, keys: List[str]) -> List[str]:
-    """``title: none`` or the title and one indented line per key."""
-    if not keys:
-        return [f'{title}: none']
-    return [f'{title} ({len(keys)}):'] + [f'  {key}' for key in keys]
-
-
-def _dropped_summary(keys: List[str]) -> str:
-    """Dropped keys counted per rule, e.g. ``head x2, last_proj x2``."""
-    counts = Counter(dropped_reason(key) for key in keys)
-    return ', '.join(f'{label} x{n}' for label, n in counts.items())
+    return converter_arg_parser(
+        __doc__, "the authors' checkpoint (.pdparams)",
+        'unpickle SRC without the numpy-only allow-list; only for files from '
+        'a trusted source').parse_args(argv)
 
 
 def convert(args: argparse.Namespace) -> int:
@@ -76,28 +56,12 @@ def convert(args: argparse.Namespace) -> int:
         print(f'{args.src}: {error.args[0]}', file=sys.stderr)
         return 2
     name = arch_name(arch)
-    problems = compare_with_model(result.state_dict, MixFormer(arch))
-    problems['unexpected'] = sorted(result.unexpected + problems['unexpected'])
-    lines = [
+    header = [
         f'Source: {args.src} ({len(official)} arrays)',
         f'Architecture: {name or "custom (no arch_zoo entry)"}: {arch}',
-        f'Converted: {len(result.state_dict)} tensors',
-        'Dropped (not used by a backbone): ' +
-        (_dropped_summary(result.dropped) or 'none'),
     ]
-    lines += _listing('Unexpected keys, not written', problems['unexpected'])
-    lines += _listing('Missing keys (the model needs them)',
-                      problems['missing'])
-    lines += _listing('Shape mismatches', problems['mismatched'])
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    meta = dict(converted_from=os.path.basename(args.src), arch=name or '')
-    torch.save(dict(state_dict=result.state_dict, meta=meta), args.dst)
-    clean = not any(problems.values())
-    lines.append(f'Written: {args.dst}' + (
-        f"; use init_cfg=dict(type='Pretrained', checkpoint='{args.dst}')"
-        if clean else ' (INCOMPLETE: see above)'))
-    print('\n'.join(lines))
-    return 0 if clean else 1
+    return save_and_report(args.src, args.dst, result, MixFormer(arch), name,
+                           header, dropped_reason)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -10,12 +10,11 @@ checkpoint=PATH)``. ``tools/model_converters/crossformer2mmvit.py`` is the
 command-line front end.
 """
 import re
-from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
-from torch import nn
 
+from ...utils.conversion import ConversionResult, matching_label
 from .crossformer import CrossFormer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -60,21 +59,6 @@ _COMPILED_RULES = [(re.compile(pattern + _PARAM), template + r'\g<param>')
                    for pattern, template in KEY_RULES]
 
 
-@dataclass
-class ConversionResult:
-    """Outcome of :func:`convert_crossformer_state_dict`.
-
-    Attributes:
-        state_dict (dict): Converted tensors, keyed as in :class:`CrossFormer`.
-        dropped (list[str]): Official keys deliberately left out.
-        unexpected (list[str]): Official keys no rule understands (not
-            converted).
-    """
-    state_dict: Dict[str, torch.Tensor]
-    dropped: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-
-
 def convert_key(key: str) -> Optional[str]:
     """Our name for one official parameter key, or None if no rule applies.
     """
@@ -87,10 +71,7 @@ def convert_key(key: str) -> Optional[str]:
 def dropped_reason(key: str) -> Optional[str]:
     """Label of the ``DROPPED_KEYS`` rule that drops an official key, or
     None when the key is kept."""
-    for label, pattern in DROPPED_KEYS.items():
-        if re.search(pattern, key):
-            return label
-    return None
+    return matching_label(key, DROPPED_KEYS)
 
 
 def convert_crossformer_state_dict(
@@ -100,7 +81,8 @@ def convert_crossformer_state_dict(
     Args:
         official (Mapping[str, Tensor]): The authors' ``checkpoint['model']``
             (or the ``backbone.`` part of a dense-prediction checkpoint, with
-            the prefix removed; see :func:`extract_official_state_dict`).
+            the prefix removed; see
+            :func:`~mmvit_backbones.utils.conversion.extract_official_state_dict`).
 
     Returns:
         ConversionResult: The converted tensors and the keys left out.
@@ -116,38 +98,6 @@ def convert_crossformer_state_dict(
         else:
             result.state_dict[ours] = value
     return result
-
-
-def extract_official_state_dict(
-        checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """The backbone weights of a loaded official checkpoint.
-
-    Classification files keep them under ``model``; dense-prediction files
-    (mmdet 2.x / mmseg 0.x) under ``state_dict`` with a ``backbone.``
-    prefix; a bare state dict is taken as is.
-
-    Returns:
-        tuple: (state dict with official backbone keys, keys of other parts
-        of a dense-prediction model that are skipped).
-
-    Raises:
-        KeyError: If no weights are found.
-    """
-    if 'model' in checkpoint:
-        return dict(checkpoint['model']), []
-    weights = checkpoint.get('state_dict', checkpoint)
-    if not all(isinstance(v, torch.Tensor) for v in weights.values()):
-        raise KeyError('no weights found: expected the key "model" (the '
-                       'authors\' classification checkpoints), "state_dict" '
-                       f'or a plain state dict; got keys {sorted(checkpoint)}')
-    if any(key.startswith('backbone.') for key in weights):
-        backbone = {
-            key[len('backbone.'):]: value
-            for key, value in weights.items() if key.startswith('backbone.')
-        }
-        others = [key for key in weights if not key.startswith('backbone.')]
-        return backbone, others
-    return dict(weights), []
 
 
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
@@ -191,24 +141,3 @@ def arch_name(arch: dict) -> Optional[str]:
                 settings[key] == value for key, value in arch.items()):
             return name
     return None
-
-
-def compare_with_model(state_dict: Mapping[str, torch.Tensor],
-                       model: nn.Module) -> Dict[str, List[str]]:
-    """Keys that keep ``state_dict`` from loading strictly into ``model``.
-
-    Returns:
-        dict: ``missing`` (model keys absent from the state dict),
-        ``unexpected`` (state dict keys the model lacks) and ``mismatched``
-        ('key: checkpoint shape vs model shape').
-    """
-    expected = model.state_dict()
-    mismatched = [
-        f'{key}: {tuple(value.shape)} vs {tuple(expected[key].shape)}'
-        for key, value in state_dict.items()
-        if key in expected and value.shape != expected[key].shape
-    ]
-    return dict(
-        missing=sorted(set(expected) - set(state_dict)),
-        unexpected=sorted(set(state_dict) - set(expected)),
-        mismatched=mismatched)

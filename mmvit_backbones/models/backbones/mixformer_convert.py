@@ -15,13 +15,12 @@ command-line front end.
 """
 import pickle
 import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
-from torch import nn
 
+from ...utils.conversion import ConversionResult, matching_label
 from .mixformer import MixFormer
 
 PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
@@ -138,21 +137,6 @@ def load_pdparams(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
     return weights
 
 
-@dataclass
-class ConversionResult:
-    """Outcome of :func:`convert_mixformer_state_dict`.
-
-    Attributes:
-        state_dict (dict): Converted tensors, keyed as in :class:`MixFormer`.
-        dropped (list[str]): Official keys deliberately left out.
-        unexpected (list[str]): Official keys no rule understands (not
-            converted).
-    """
-    state_dict: Dict[str, torch.Tensor]
-    dropped: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-
-
 def convert_key(key: str) -> Optional[Tuple[str, str]]:
     """(our key, weight layout) for one official key, or None if no rule
     applies."""
@@ -170,10 +154,7 @@ def convert_key(key: str) -> Optional[Tuple[str, str]]:
 def dropped_reason(key: str) -> Optional[str]:
     """Label of the ``DROPPED_KEYS`` rule that drops an official key, or
     None when the key is kept."""
-    for label, pattern in DROPPED_KEYS.items():
-        if re.search(pattern, key):
-            return label
-    return None
+    return matching_label(key, DROPPED_KEYS)
 
 
 def convert_tensor(value, layout: str, key: str) -> torch.Tensor:
@@ -251,31 +232,3 @@ def arch_name(arch: dict) -> Optional[str]:
                 settings[key] == value for key, value in arch.items()):
             return name
     return None
-
-
-def compare_with_model(state_dict: Mapping[str, torch.Tensor],
-                       model: nn.Module) -> Dict[str, List[str]]:
-    """Keys that keep ``state_dict`` from loading strictly into ``model``.
-
-    BatchNorm's ``num_batches_tracked`` (Paddle has no such counter; PyTorch
-    fills it in when it is absent) is not required.
-
-    Returns:
-        dict: ``missing`` (model keys absent from the state dict),
-        ``unexpected`` (state dict keys the model lacks) and ``mismatched``
-        ('key: checkpoint shape vs model shape').
-    """
-    expected = {
-        key: value
-        for key, value in model.state_dict().items()
-        if not key.endswith('num_batches_tracked')
-    }
-    mismatched = [
-        f'{key}: {tuple(value.shape)} vs {tuple(expected[key].shape)}'
-        for key, value in state_dict.items()
-        if key in expected and value.shape != expected[key].shape
-    ]
-    return dict(
-        missing=sorted(set(expected) - set(state_dict)),
-        unexpected=sorted(set(state_dict) - set(expected)),
-        mismatched=mismatched)
