@@ -22,9 +22,7 @@ missing or mismatched (the file is still written), 2 when the source is
 refused or holds no Focal Transformer weights.
 """
 import argparse
-import os
 import sys
-from collections import Counter
 from typing import List, Optional
 
 import torch
@@ -35,40 +33,23 @@ from mmvit_backbones.models.backbones.focal_convert import (
     arch_name, convert_focal_state_dict, dropped_reason, infer_arch)
 from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
                                               refuse_unsafe_checkpoints)
-from mmvit_backbones.utils.conversion import (compare_with_model,
-                                              extract_official_state_dict)
+from mmvit_backbones.utils.conversion import (converter_arg_parser,
+                                              extract_official_state_dict,
+                                              save_and_report)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help="the authors' checkpoint (.pth)")
-    parser.add_argument('dst', help='output file for mmvit_backbones')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='unpickle SRC with weights_only=False (training checkpoints '
-        'pickle their config); only for files from a trusted source')
-    return parser.parse_args(argv)
+    return converter_arg_parser(
+        __doc__, "the authors' checkpoint (.pth)",
+        'unpickle SRC with weights_only=False (training checkpoints pickle '
+        'their config); only for files from a trusted source').parse_args(argv)
 
 
 def load_official(path: str, trust: bool) -> dict:
     """``torch.load`` on CPU, weights-only unless ``trust``."""
     with refuse_unsafe_checkpoints(path):
         return torch.load(path, map_location='cpu', weights_only=not trust)
-
-
-def _listing(title: str, keys: List[str]) -> List[str]:
-    """``title: none`` or the title and one indented line per key."""
-    if not keys:
-        return [f'{title}: none']
-    return [f'{title} ({len(keys)}):'] + [f'  {key}' for key in keys]
-
-
-def _dropped_summary(keys: List[str]) -> str:
-    """Dropped keys counted per rule, e.g. ``head x2``."""
-    counts = Counter(dropped_reason(key) for key in keys)
-    return ', '.join(f'{label} x{n}' for label, n in counts.items())
 
 
 def convert(args: argparse.Namespace) -> int:
@@ -87,35 +68,22 @@ def convert(args: argparse.Namespace) -> int:
         print(f'{args.src}: {error.args[0]}', file=sys.stderr)
         return 2
     name = arch_name(settings['arch'])
-    # Only the stage-4 output norm has weights (the classifier's final norm).
-    model = FocalTransformer(**settings, out_indices=(3, ))
-    problems = compare_with_model(result.state_dict, model)
-    problems['unexpected'] = sorted(result.unexpected + problems['unexpected'])
-    lines = [
+    header = [
         f'Source: {args.src} ({len(official)} backbone keys)',
         f'Architecture: {name or "custom (no arch_zoo entry)"}: {settings}',
-        f'Converted: {len(result.state_dict)} tensors',
-        'Dropped (not used by a backbone): ' +
-        (_dropped_summary(result.dropped) or 'none'),
+    ]
+    notes = [
         'Output norms norm0-norm2 are not in classification checkpoints: '
-        'dense models initialise them',
+        'dense models initialise them'
     ]
     if others:
-        lines.append(f'Skipped: {len(others)} keys of the neck/heads of a '
-                     'dense-prediction model (only the backbone is converted)')
-    lines += _listing('Unexpected keys, not written', problems['unexpected'])
-    lines += _listing('Missing keys (the model needs them)',
-                      problems['missing'])
-    lines += _listing('Shape mismatches', problems['mismatched'])
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    meta = dict(converted_from=os.path.basename(args.src), arch=name or '')
-    torch.save(dict(state_dict=result.state_dict, meta=meta), args.dst)
-    clean = not any(problems.values())
-    lines.append(f'Written: {args.dst}' + (
-        f"; use init_cfg=dict(type='Pretrained', checkpoint='{args.dst}')"
-        if clean else ' (INCOMPLETE: see above)'))
-    print('\n'.join(lines))
-    return 0 if clean else 1
+        notes.append(f'Skipped: {len(others)} keys of the neck/heads of a '
+                     'dense-prediction model (only the backbone is '
+                     'converted)')
+    # Only the stage-4 output norm has weights (the classifier's final norm).
+    model = FocalTransformer(**settings, out_indices=(3, ))
+    return save_and_report(args.src, args.dst, result, model, name, header,
+                           dropped_reason, notes)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -14,11 +14,11 @@ the final ``norm`` (after stage 4) becomes the stage-4 output norm
 """
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import torch
 
+from ...utils.conversion import ConversionResult, matching_label
 from .focal import FocalTransformer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -54,21 +54,6 @@ _COMPILED_RULES = [(re.compile(pattern), template)
                    for pattern, template in KEY_RULES]
 
 
-@dataclass
-class ConversionResult:
-    """Outcome of :func:`convert_focal_state_dict`.
-
-    Attributes:
-        state_dict (dict): Converted tensors, keyed as in
-            :class:`FocalTransformer`.
-        dropped (list[str]): Official keys deliberately left out.
-        unexpected (list[str]): Official keys no rule understands.
-    """
-    state_dict: Dict[str, torch.Tensor]
-    dropped: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-
-
 def convert_key(key: str) -> Optional[str]:
     """Our name for one official key, or None if no rule applies."""
     for pattern, template in _COMPILED_RULES:
@@ -79,10 +64,7 @@ def convert_key(key: str) -> Optional[str]:
 
 def dropped_reason(key: str) -> Optional[str]:
     """Label of the ``DROPPED_KEYS`` rule that drops an official key."""
-    for label, pattern in DROPPED_KEYS.items():
-        if re.search(pattern, key):
-            return label
-    return None
+    return matching_label(key, DROPPED_KEYS)
 
 
 def convert_focal_state_dict(
