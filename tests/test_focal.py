@@ -218,25 +218,58 @@ def test_focal_key_set_matches_rolls_and_unfold(padded, focal_window, ring):
 
 
 def reference_focal_attention(module, x, hw):
+    """:func:`official_focal_attention` with the module's weights under the
+    authors' names."""
+    weights = {
+        'pool_layers.0.weight': module.pool.weight,
+        'pool_layers.0.bias': module.pool.bias,
+        'attn.qkv.weight': module.qkv.weight,
+        'attn.qkv.bias': module.qkv.bias,
+        'attn.proj.weight': module.proj.weight,
+        'attn.proj.bias': module.proj.bias,
+        'attn.relative_position_bias_table':
+        module.window_bias.relative_position_bias_table,
+        'attn.relative_position_bias_table_to_windows.0': module.pooled_bias,
+    }
+    if module.ring_bias is not None:
+        weights['attn.relative_position_bias_table_to_neighbors'] = \
+            module.ring_bias[None]
+    return official_focal_attention(weights, module.num_heads, x, hw,
+                                    module.window_size)
+
+
+def official_focal_attention(weights, heads, x, hw, w=7):
     """The spec's focal attention for x: (B, H * W, C), written out step by
-    step: pad, pool 7x7 sub-windows, qkv, rolled ring, unfolded pooled keys
-    with the -100 mask, the three bias tables, one softmax."""
+    step on weights named as in the authors' checkpoints (relative to a
+    block): pad, pool 7x7 sub-windows, qkv, rolled ring, unfolded pooled keys
+    with the -100 mask, the three bias tables, one softmax. The expand size
+    and the pooled region size are read from the table shapes; a map whose
+    short side fits in a window gets no ring."""
     B, L, C = x.shape
     H, W = hw
-    w, e, fw = module.window_size, module.expand_size, module.focal_window
-    heads = module.num_heads
     d = C // heads
+    pooled_table = weights['attn.relative_position_bias_table_to_windows.0']
+    fw = round(pooled_table.shape[1]**0.5) - w + 1
+    ring_table = weights.get('attn.relative_position_bias_table_to_neighbors')
+    e = 0 if ring_table is None else w - round(
+        (w * w - ring_table.shape[-1] // 4)**0.5)
     Hp, Wp = ceil_div(H, w) * w, ceil_div(W, w) * w
     x = F.pad(x.view(B, H, W, C), (0, 0, 0, Wp - W, 0, Hp - H))
     ph, pw = Hp // w, Wp // w
     sub = window_partition(x, w).view(B, ph, pw, w * w, C)
-    pooled = module.pool(sub.transpose(3, 4)).squeeze(-1)
+    pooled = F.linear(
+        sub.transpose(3, 4), weights['pool_layers.0.weight'],
+        weights['pool_layers.0.bias']).squeeze(-1)
 
-    q, k, v = module.qkv(x).chunk(3, -1)
+    def qkv(t):
+        return F.linear(t, weights['attn.qkv.weight'],
+                        weights['attn.qkv.bias']).chunk(3, -1)
+
+    q, k, v = qkv(x)
     ring = e > 0 and min(H, W) > w
     k_fine = reference_fine_keys(k, w, e, ring)
     v_fine = reference_fine_keys(v, w, e, ring)
-    _, k_pooled, v_pooled = module.qkv(pooled).chunk(3, -1)
+    _, k_pooled, v_pooled = qkv(pooled)
     k_pooled, mask = reference_pooled_keys(k_pooled, fw)
     v_pooled, _ = reference_pooled_keys(v_pooled, fw)
     keys = torch.cat([k_fine, k_pooled], 1)
@@ -248,26 +281,27 @@ def reference_focal_attention(module, x, hw):
     q, keys, values = map(heads_first, (window_partition(q, w), keys, values))
     logits = (q * d**-0.5) @ keys.transpose(-2, -1)
 
-    table = module.window_bias.relative_position_bias_table
+    table = weights['attn.relative_position_bias_table']
     pos = torch.arange(w * w)
     dr = pos[:, None] // w - pos[None, :] // w + w - 1
     dc = pos[:, None] % w - pos[None, :] % w + w - 1
     biases = [table[dr * (2 * w - 1) + dc].permute(2, 0, 1)]
     if ring:
-        biases.append(module.ring_bias)
+        biases.append(ring_table[0])
     qh, qw = pos // w, pos % w
     kpos = torch.arange(fw * fw)
     kh, kw = kpos // fw, kpos % fw
     pooled_index = ((qh[:, None] - kh[None, :] + fw - 1) * (w + fw - 1) +
                     qw[:, None] - kw[None, :] + fw - 1)
-    biases.append(module.pooled_bias[:, pooled_index])
+    biases.append(pooled_table[:, pooled_index])
     bias = torch.cat(biases, -1)
     logits = logits + bias
     logits[..., -fw * fw:] += mask.repeat(B, 1)[:, None, None, :]
     out = logits.softmax(-1) @ values
     out = out.transpose(1, 2).reshape(B, ph, pw, w, w, C)
     out = out.permute(0, 1, 3, 2, 4, 5).reshape(B, Hp, Wp, C)
-    return module.proj(out[:, :H, :W].reshape(B, L, C))
+    return F.linear(out[:, :H, :W].reshape(B, L, C),
+                    weights['attn.proj.weight'], weights['attn.proj.bias'])
 
 
 def random_attention(expand, focal_window, heads=4, dims=32):

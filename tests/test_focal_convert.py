@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
@@ -141,3 +142,78 @@ def test_converted_weights_reproduce_the_same_function(conv_embed):
     x = torch.rand(1, 3, 60, 44)
     with torch.no_grad():
         torch.testing.assert_close(source.eval()(x), target(x))
+
+
+def official_forward(official, x, conv_embed):
+    """The authors' Focal Transformer up to the final norm, written from the
+    spec on their state dict: (B, 3, 224, 224) -> (B, C, 7, 7)."""
+    from test_focal import official_focal_attention
+
+    def embed(x, prefix, stride, padding):
+        x = F.conv2d(x, official[f'{prefix}.proj.weight'],
+                     official[f'{prefix}.proj.bias'], stride, padding)
+        C, H, W = x.shape[1:]
+        tokens = F.layer_norm(
+            x.flatten(2).transpose(1, 2), (C, ),
+            official[f'{prefix}.norm.weight'], official[f'{prefix}.norm.bias'])
+        return tokens, (H, W)
+
+    def norm(t, weights, name):
+        return F.layer_norm(t, t.shape[-1:], weights[f'{name}.weight'],
+                            weights[f'{name}.bias'])
+
+    tokens, hw = embed(x, 'patch_embed', 4, 2 if conv_embed else 0)
+    for i in range(4):
+        j = 0
+        while f'layers.{i}.blocks.{j}.norm1.weight' in official:
+            prefix = f'layers.{i}.blocks.{j}.'
+            block = {
+                k[len(prefix):]: v
+                for k, v in official.items() if k.startswith(prefix)
+            }
+            heads = block['attn.relative_position_bias_table'].shape[1]
+            tokens = tokens + official_focal_attention(
+                block, heads, norm(tokens, block, 'norm1'), hw)
+            hidden = F.gelu(
+                F.linear(
+                    norm(tokens, block, 'norm2'), block['mlp.fc1.weight'],
+                    block['mlp.fc1.bias']))
+            tokens = tokens + F.linear(hidden, block['mlp.fc2.weight'],
+                                       block['mlp.fc2.bias'])
+            j += 1
+        B, _, C = tokens.shape
+        if i < 3:
+            grid = tokens.transpose(1, 2).reshape(B, C, *hw)
+            tokens, hw = embed(grid, f'layers.{i}.downsample', 2,
+                               1 if conv_embed else 0)
+    tokens = norm(tokens, official, 'norm')
+    return tokens.transpose(1, 2).reshape(B, -1, *hw)
+
+
+@pytest.mark.parametrize('arch,conv_embed', [('t', False),
+                                             (dict(TINY, conv_embed=True),
+                                              True)])
+def test_converted_model_matches_the_official_forward_at_224(arch, conv_embed):
+    """Weights in the authors' layout (tables and pooling far from their
+    init) give the same stage-4 output through the converter and our model
+    as the spec's model written on the official state dict."""
+    source = FocalTransformer(arch=arch, out_indices=(3, ))
+    source.init_weights()
+    official = {}
+    for key, value in source.state_dict().items():
+        if key.endswith(('bias_table', 'ring_bias', 'pooled_bias', 'pool.bias',
+                         'pool.weight')):
+            value = torch.randn_like(value)
+        if key.endswith('ring_bias'):
+            value = value[None]
+        official[to_official_key(key)] = value
+    result = convert_focal_state_dict(official)
+    model = FocalTransformer(
+        **infer_arch(result.state_dict), out_indices=(3, )).eval()
+    model.load_state_dict(result.state_dict, strict=True)
+    x = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = official_forward(official, x, conv_embed)
+        got, = model(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
