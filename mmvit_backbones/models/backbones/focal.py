@@ -13,10 +13,9 @@ one source tensor (the padded map followed by the pooled map), instead of
 the reference's rolls, window partitions, concatenations and index selects
 of full maps; the attention is one ``scaled_dot_product_attention`` call.
 """
-import copy
 import math
 from functools import lru_cache
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,6 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
@@ -32,6 +30,7 @@ from torch import nn
 from ..layers import (Mlp, RelativePositionBias, attend, pad_to_multiple,
                       tokens_to_map)
 from ..layers.attention import check_heads
+from .base import HierarchicalBackbone
 
 # Order of the four cyclic shifts (along H, W) that build the fine ring, in
 # units of the expand size (spec, "fine surroundings").
@@ -432,8 +431,6 @@ class FocalStage(nn.Module):
         return x
 
 
-REQUIRED_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
-OPTIONAL_ARCH_KEYS = dict(drop_path_rate=0.2, conv_embed=False)
 # (kernel, stride, padding) of the stem and of the between-stage embeddings.
 PATCH_EMBED = {False: ((4, 4, 0), (2, 2, 0)), True: ((7, 4, 2), (3, 2, 1))}
 
@@ -470,7 +467,7 @@ def _zoo():
 
 
 @MODELS.register_module()
-class FocalTransformer(BaseModule):
+class FocalTransformer(HierarchicalBackbone):
     """Focal Transformer backbone (paper Table 1, spec "Variants").
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``; window
@@ -513,7 +510,7 @@ class FocalTransformer(BaseModule):
             ``tools/model_converters/focal2mmvit.py``.
     """
     arch_zoo = _zoo()
-    num_stages = 4
+    optional_arch_keys = dict(drop_path_rate=0.2, conv_embed=False)
 
     def __init__(self,
                  arch: Union[str, dict] = 't',
@@ -541,10 +538,7 @@ class FocalTransformer(BaseModule):
         self.arch_settings = settings
         self.in_channels = in_channels
         self.out_indices = self._check_indices(out_indices)
-        if frozen_stages not in range(-1, self.num_stages + 1):
-            raise ValueError('frozen_stages must be in -1..4, got '
-                             f'{frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
         dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
         self.num_features = dims
@@ -582,79 +576,23 @@ class FocalTransformer(BaseModule):
         self._freeze_stages()
 
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise KeyError(f'Unknown FocalTransformer arch {arch!r}; '
-                               f'choose one of {sorted(cls.arch_zoo)} or '
-                               'pass a dict')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch)}')
-        missing = set(REQUIRED_ARCH_KEYS) - set(arch)
-        if missing:
-            raise KeyError(f'custom FocalTransformer arch is missing '
-                           f'{sorted(missing)} (needs '
-                           f'{list(REQUIRED_ARCH_KEYS)})')
-        unknown = set(arch) - set(REQUIRED_ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
-        if unknown:
-            raise KeyError(f'custom FocalTransformer arch has unknown keys '
-                           f'{sorted(unknown)}; valid: '
-                           f'{[*REQUIRED_ARCH_KEYS, *OPTIONAL_ARCH_KEYS]}')
-        settings = copy.deepcopy(dict(OPTIONAL_ARCH_KEYS, **arch))
-        for key in ('depths', 'num_heads'):
-            settings[key] = cls._per_stage(key, settings[key])
+    def _check_custom_arch(cls, settings: dict) -> None:
         if not isinstance(settings['embed_dims'], int):
             raise TypeError('custom FocalTransformer arch: embed_dims is the '
                             'int C (stage i has C * 2^i channels), got '
                             f'{settings["embed_dims"]!r}')
-        return settings
-
-    @classmethod
-    def _per_stage(cls,
-                   name: str,
-                   values: Sequence[int],
-                   minimum: int = 1) -> List[int]:
-        values = list(values)
-        if len(values) != cls.num_stages or any(
-                not isinstance(v, int) or v < minimum for v in values):
-            raise ValueError(
-                f'FocalTransformer {name} needs {cls.num_stages} ints >= '
-                f'{minimum} (one per stage), got {values}')
-        return values
-
-    @classmethod
-    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(cls.num_stages)
-                                  for i in out_indices):
-            raise ValueError('out_indices must be a non-empty subset of '
-                             f'(0, 1, 2, 3), got {out_indices}')
-        return out_indices
 
     def init_weights(self):
+        super().init_weights()
         if self.init_cfg is not None:
-            super().init_weights()
             return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
         for module in self.modules():
             if isinstance(module, FocalWindowAttention):
                 module.reset_focal_parameters()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'FocalTransformer expects images shaped (B, '
-                f'{self.in_channels}, H, W), got a tensor of shape '
-                f'{tuple(x.shape)}')
+        self._check_input(x)
         tokens, hw = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -667,22 +605,3 @@ class FocalTransformer(BaseModule):
             if stage.downsample is not None:
                 tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
         return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
-        if self.out_norms:
-            frozen += [
-                getattr(self, f'norm{i}') for i in self.out_indices
-                if i < self.frozen_stages
-            ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
