@@ -1,6 +1,6 @@
 from .crossformer import CrossFormer
-from .focal import FocalTransformer  # noqa: F401
+from .focal import FocalTransformer
 from .maformer import MAFormer
-from .mixformer import MixFormer  # noqa: F401
+from .mixformer import MixFormer
 
-__all__ = ['CrossFormer', 'MAFormer']
+__all__ = ['CrossFormer', 'FocalTransformer', 'MAFormer', 'MixFormer']

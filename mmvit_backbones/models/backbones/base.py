@@ -7,13 +7,40 @@ dicts, ``out_indices``, ``frozen_stages`` and the usual initialisation;
 messages for every family.
 """
 import copy
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class BackboneStage(nn.Module):
+    """The blocks of one stage, with the down-sampling to the next stage
+    kept alongside (``downsample``, None for the last stage) for the
+    backbone to apply after taking the stage's output.
+
+    Extra positional arguments of :meth:`forward` (e.g. the map size) are
+    passed to every block. ``with_cp`` checkpoints each block in training.
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module],
+                 downsample: Optional[nn.Module], with_cp: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+        self.with_cp = with_cp
+
+    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
+        """Run the blocks; ``downsample`` is not applied."""
+        for block in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, *args, use_reentrant=False)
+            else:
+                x = block(x, *args)
+        return x
 
 
 class HierarchicalBackbone(BaseModule):

@@ -14,7 +14,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
@@ -23,7 +22,7 @@ from torch import nn
 from ..layers import (DynamicPositionBias, Mlp, attend, merge_heads,
                       tokens_to_map)
 from ..layers.attention import check_heads
-from .base import HierarchicalBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 LDA_MODES = ('image', 'region')
 ACL_PERIOD = 3
@@ -434,27 +433,6 @@ def has_amplitude_cooling(index: int, depth: int) -> bool:
     return (index + 1) % ACL_PERIOD == 0 and index < depth - 1
 
 
-class CrossFormerStage(nn.Module):
-    """Blocks of one stage followed by the patch merging to the next stage
-    (``downsample``, None for the last stage)."""
-
-    def __init__(self, blocks: Sequence[nn.Module],
-                 downsample: Optional[nn.Module], with_cp: bool):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.downsample = downsample
-        self.with_cp = with_cp
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """x: (B, H * W, C) -> (B, H * W, C), merging not applied."""
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, hw, use_reentrant=False)
-            else:
-                x = block(x, hw)
-        return x
-
-
 FIRST_GENERATION = dict(
     group_sizes=[7, 7, 7, 7],
     intervals=[8, 4, 2, 1],
@@ -626,7 +604,7 @@ class CrossFormer(HierarchicalBackbone):
                     2,
                     norm_cfg,
                     norm_first=True)
-            self.stages.append(CrossFormerStage(blocks, downsample, with_cp))
+            self.stages.append(BackboneStage(blocks, downsample, with_cp))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:

@@ -10,7 +10,7 @@ checkpoint=PATH)``. ``tools/model_converters/crossformer2mmvit.py`` is the
 command-line front end.
 """
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 

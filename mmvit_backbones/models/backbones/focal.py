@@ -19,7 +19,6 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
@@ -30,7 +29,7 @@ from torch import nn
 from ..layers import (Mlp, RelativePositionBias, attend, pad_to_multiple,
                       tokens_to_map)
 from ..layers.attention import check_heads
-from .base import HierarchicalBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 # Order of the four cyclic shifts (along H, W) that build the fine ring, in
 # units of the expand size (spec, "fine surroundings").
@@ -410,27 +409,6 @@ class FocalTransformerBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class FocalStage(nn.Module):
-    """Blocks of one stage followed by the patch embedding to the next stage
-    (``downsample``, None for the last stage)."""
-
-    def __init__(self, blocks: Sequence[nn.Module],
-                 downsample: Optional[nn.Module], with_cp: bool):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.downsample = downsample
-        self.with_cp = with_cp
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """x: (B, H * W, C) -> (B, H * W, C), downsample not applied."""
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, hw, use_reentrant=False)
-            else:
-                x = block(x, hw)
-        return x
-
-
 # (kernel, stride, padding) of the stem and of the between-stage embeddings.
 PATCH_EMBED = {False: ((4, 4, 0), (2, 2, 0)), True: ((7, 4, 2), (3, 2, 1))}
 
@@ -567,7 +545,7 @@ class FocalTransformer(HierarchicalBackbone):
             if i < self.num_stages - 1:
                 downsample = FocalPatchEmbed(dims[i], dims[i + 1], *merge,
                                              norm_cfg)
-            self.stages.append(FocalStage(blocks, downsample, with_cp))
+            self.stages.append(BackboneStage(blocks, downsample, with_cp))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:

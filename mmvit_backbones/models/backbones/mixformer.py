@@ -18,7 +18,6 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
@@ -26,7 +25,7 @@ from torch import nn
 
 from ..layers import (Mlp, RelativePositionBias, attend, channel_norm,
                       channel_norm_nhwc, pad_to_multiple)
-from .base import HierarchicalBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
 SPATIAL_INTERACTION_DIVISOR = 16
@@ -289,27 +288,6 @@ class MixingBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class MixFormerStage(nn.Module):
-    """Blocks of one stage followed by the merging to the next stage
-    (``downsample``, None for the last stage)."""
-
-    def __init__(self, blocks: Sequence[nn.Module],
-                 downsample: Optional[nn.Module], with_cp: bool):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.downsample = downsample
-        self.with_cp = with_cp
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, H, W, C), merging not applied."""
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
-
-
 def _arch(embed_dims, depths, num_heads, drop_path_rate):
     return dict(
         embed_dims=embed_dims,
@@ -432,7 +410,7 @@ class MixFormer(HierarchicalBackbone):
             downsample = None
             if i < self.num_stages - 1:
                 downsample = ConvMerging(dims[i], dims[i + 1], norm_cfg)
-            self.stages.append(MixFormerStage(blocks, downsample, with_cp))
+            self.stages.append(BackboneStage(blocks, downsample, with_cp))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:
