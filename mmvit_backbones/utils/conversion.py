@@ -15,6 +15,12 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .checkpoint import refuse_unsafe_checkpoints
+
+TORCH_TRUST_HELP = ('unpickle SRC with weights_only=False (training '
+                    'checkpoints pickle their config); only for files from a '
+                    'trusted source')
+
 
 @dataclass
 class ConversionResult:
@@ -38,6 +44,13 @@ def matching_label(key: str, rules: Mapping[str, str]) -> Optional[str]:
         if re.search(pattern, key):
             return label
     return None
+
+
+def load_torch_checkpoint(path: str, trust: bool) -> dict:
+    """``torch.load`` on CPU, weights-only unless ``trust``; a refused
+    pickle raises ``UnsafeCheckpointError`` naming its globals."""
+    with refuse_unsafe_checkpoints(path):
+        return torch.load(path, map_location='cpu', weights_only=not trust)
 
 
 def extract_official_state_dict(

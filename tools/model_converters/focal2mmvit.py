@@ -25,38 +25,29 @@ import argparse
 import sys
 from typing import List, Optional
 
-import torch
-
 import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     arch_name, convert_focal_state_dict, dropped_reason, infer_arch)
-from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
-                                              refuse_unsafe_checkpoints)
-from mmvit_backbones.utils.conversion import (converter_arg_parser,
+from mmvit_backbones.utils.checkpoint import UnsafeCheckpointError
+from mmvit_backbones.utils.conversion import (TORCH_TRUST_HELP,
+                                              converter_arg_parser,
                                               extract_official_state_dict,
+                                              load_torch_checkpoint,
                                               save_and_report)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
-    return converter_arg_parser(
-        __doc__, "the authors' checkpoint (.pth)",
-        'unpickle SRC with weights_only=False (training checkpoints pickle '
-        'their config); only for files from a trusted source').parse_args(argv)
-
-
-def load_official(path: str, trust: bool) -> dict:
-    """``torch.load`` on CPU, weights-only unless ``trust``."""
-    with refuse_unsafe_checkpoints(path):
-        return torch.load(path, map_location='cpu', weights_only=not trust)
+    return converter_arg_parser(__doc__, "the authors' checkpoint (.pth)",
+                                TORCH_TRUST_HELP).parse_args(argv)
 
 
 def convert(args: argparse.Namespace) -> int:
     """Convert ``args.src`` to ``args.dst``, print the report, return the
     exit status."""
     try:
-        checkpoint = load_official(args.src, args.trust_checkpoint)
+        checkpoint = load_torch_checkpoint(args.src, args.trust_checkpoint)
         official, others = extract_official_state_dict(checkpoint)
         result = convert_focal_state_dict(official)
         settings = infer_arch(result.state_dict)
