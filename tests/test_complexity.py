@@ -224,6 +224,24 @@ def test_two_stage_detector_uses_fixed_proposals():
     assert few.params == more.params
 
 
+def test_cascade_mask_heads_counted_on_test_time_detections():
+    """Cascade heads run every stage's mask head on all proposals in tensor
+    mode; inference runs them on at most rcnn.max_per_img detections."""
+    config = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
+
+    def count(detections):
+        options = dict(
+            _mask_rcnn_r18_options(8),
+            **{'model.test_cfg.rcnn.max_per_img': detections})
+        return model_complexity(config, 64, options)
+
+    two, four = count(2), count(4)
+    assert any('counted on 2 of the 8 RoIs' in note for note in two.notes)
+    mask_head = (4 * 256 * 256 * 9 * 14 * 14 + 256 * 256 * 4 * 14 * 14 +
+                 256 * 80 * 28 * 28)
+    assert four.flops - two.flops == 3 * 2 * mask_head
+
+
 def test_fixed_proposals_are_deterministic_and_inside_image():
     boxes = fixed_proposals(50, 40, 60)
     assert torch.equal(boxes, fixed_proposals(50, 40, 60))

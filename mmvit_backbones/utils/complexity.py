@@ -292,9 +292,11 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def analyze_module(module: nn.Module,
-                   inputs: Union[torch.Tensor, Tuple[torch.Tensor, ...]],
-                   notes: Optional[List[str]] = None) -> ComplexityResult:
+def analyze_module(
+        module: nn.Module,
+        inputs: Union[torch.Tensor, Tuple[torch.Tensor, ...]],
+        notes: Optional[List[str]] = None,
+        module_scales: Optional[Dict[str, float]] = None) -> ComplexityResult:
     """Count parameters and forward FLOPs of ``module`` on ``inputs``.
 
     Args:
@@ -303,6 +305,10 @@ def analyze_module(module: nn.Module,
         inputs (Tensor | tuple[Tensor]): Example inputs; the first tensor's
             shape is reported as ``input_shape``.
         notes (list[str], optional): Copied into the result.
+        module_scales (dict[str, float], optional): Submodule name ->
+            factor applied to its FLOPs in the total (for a branch the trace
+            runs on more inputs than inference does); ``flops_by_operator``
+            stays unscaled.
 
     Returns:
         ComplexityResult: Counts with :data:`EXTRA_FLOP_HANDLES` applied.
@@ -316,6 +322,9 @@ def analyze_module(module: nn.Module,
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         flops = analyzer.total()
+        by_module = analyzer.by_module()
+    for name, scale in (module_scales or {}).items():
+        flops -= (1 - scale) * by_module[name]
     return ComplexityResult(
         params=count_params(module),
         flops=int(flops),
@@ -642,9 +651,35 @@ def _uses_fixed_proposals(model: nn.Module) -> bool:
         getattr(model, 'rpn_head', None), BaseDenseHead)
 
 
-def _detector_forward(model: nn.Module, height: int,
-                      width: int) -> Tuple[nn.Module, List[str]]:
-    """Tensor-in wrapper of an mmdet detector and notes on how it runs."""
+def _per_proposal_mask_scales(model: nn.Module,
+                              num_proposals: int) -> Dict[str, float]:
+    """FLOP scales of the mask branch of cascade RoI heads.
+
+    mmdet's ``CascadeRoIHead`` (and HTC) run every stage's mask head on all
+    proposals in tensor mode, but at test time only on the final detections
+    (at most ``test_cfg.rcnn.max_per_img`` per image), as
+    ``StandardRoIHead``'s tensor mode does by taking the first 100. The mask
+    branch is linear in the number of RoIs, so it is scaled by
+    detections / proposals.
+    """
+    from mmdet.models.roi_heads import CascadeRoIHead
+    roi_head = model.roi_head
+    if not isinstance(roi_head, CascadeRoIHead) or not roi_head.with_mask:
+        return {}
+    rcnn_cfg = (model.test_cfg or {}).get('rcnn') or {}
+    detections = min(int(rcnn_cfg.get('max_per_img', 100)), num_proposals)
+    scale = detections / num_proposals
+    return {
+        'model.roi_head.mask_roi_extractor': scale,
+        'model.roi_head.mask_head': scale
+    }
+
+
+def _detector_forward(
+        model: nn.Module, height: int,
+        width: int) -> Tuple[nn.Module, List[str], Dict[str, float]]:
+    """Tensor-in wrapper of an mmdet detector, notes on how it runs and
+    FLOP scales of submodules (see :func:`analyze_module`)."""
     from mmdet.structures import DetDataSample
     shape = (height, width)
     data_samples = [
@@ -657,14 +692,20 @@ def _detector_forward(model: nn.Module, height: int,
                 scale_factor=(1.0, 1.0)))
     ]
     if not _uses_fixed_proposals(model):
-        return _TensorModeForward(model, data_samples), []
+        return _TensorModeForward(model, data_samples), [], {}
     num = _num_proposals(model)
     wrapper = _FixedProposalForward(model, data_samples,
                                     fixed_proposals(num, height, width))
-    note = (f'two-stage detector: RPN convolutions counted, its NMS skipped; '
-            f'RoI head run on {num} fixed proposals '
-            f'(test_cfg.rpn.max_per_img)')
-    return wrapper, [note]
+    notes = [f'two-stage detector: RPN convolutions counted, its NMS skipped; '
+             f'RoI head run on {num} fixed proposals '
+             f'(test_cfg.rpn.max_per_img)']
+    scales = _per_proposal_mask_scales(model, num)
+    if scales:
+        detections = round(next(iter(scales.values())) * num)
+        notes.append(f'cascade mask heads counted on {detections} of the '
+                     f'{num} RoIs (test_cfg.rcnn.max_per_img), as at test '
+                     'time; flops_by_operator counts all of them')
+    return wrapper, notes, scales
 
 
 def _segmentor_forward(model: nn.Module, height: int,
@@ -699,7 +740,10 @@ def model_complexity(config: Union[str, Path, Config, dict],
       NMS-based RPN run the RoI head on ``test_cfg.rpn.max_per_img`` fixed,
       seeded proposals (see :func:`fixed_proposals`); the RoI head's own
       rules then apply (``StandardRoIHead`` runs the mask head on the first
-      100). Other detectors run ``forward(mode='tensor')``.
+      100; cascade heads' mask branches are counted for
+      ``test_cfg.rcnn.max_per_img`` RoIs, see
+      :func:`_per_proposal_mask_scales`). Other detectors run
+      ``forward(mode='tensor')``.
     * segmentors: ``forward(mode='tensor')``, i.e. whole-image inference
       through backbone, neck and decode head; auxiliary heads are used in
       training only and not counted.
@@ -721,12 +765,13 @@ def model_complexity(config: Union[str, Path, Config, dict],
     if isinstance(model, BaseDetector):
         divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
         height, width = _padded(height, divisor), _padded(width, divisor)
-        wrapper, notes = _detector_forward(model, height, width)
+        wrapper, notes, scales = _detector_forward(model, height, width)
     else:
         from mmseg.models.segmentors import BaseSegmentor
         if not isinstance(model, BaseSegmentor):
             raise TypeError(f'{type(model).__name__} is neither an mmdet '
                             f'detector nor an mmseg segmentor')
         wrapper, notes = _segmentor_forward(model, height, width)
+        scales = {}
     inputs = torch.randn(1, in_channels, height, width)
-    return analyze_module(wrapper, inputs, notes)
+    return analyze_module(wrapper, inputs, notes, scales)
