@@ -215,14 +215,10 @@ class CrossFormerAttention(nn.Module):
         H, W = hw
         layout = self.layout(hw)
         Hp, Wp = layout.padded
-        # Grouping the C-channel input instead of the 3C-channel q/k/v moves
-        # a third of the data; padded tokens then get q/k/v = qkv bias
-        # instead of 0, which changes nothing: padded keys are masked and
-        # padded queries cropped.
-        x = x.view(B, H, W, C)
+        qkv = self.qkv(x).view(B, H, W, 3 * C)
         if (Hp, Wp) != (H, W):
-            x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))
-        groups = self.qkv(group_tokens(x, layout))
+            qkv = F.pad(qkv, (0, 0, 0, Wp - W, 0, Hp - H))
+        groups = group_tokens(qkv, layout)
         n = groups.shape[1]
         q, k, v = groups.view(-1, n, 3, self.num_heads,
                               C // self.num_heads).permute(2, 0, 3, 1, 4)
