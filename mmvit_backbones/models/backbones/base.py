@@ -16,6 +16,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..layers import tokens_to_map
+
 
 class BackboneStage(nn.Module):
     """The blocks of one stage, with the down-sampling to the next stage
@@ -179,3 +181,27 @@ class HierarchicalBackbone(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+
+class TokenPyramidBackbone(HierarchicalBackbone):
+    """A :class:`HierarchicalBackbone` whose stem (``patch_embed``) and
+    between-stage merging (``stage.downsample``, fed an NCHW map) return
+    ``(tokens (B, H*W, C), (H, W))`` and whose :class:`BackboneStage` s take
+    ``(tokens, hw)``; subclasses set ``out_norms`` (``norm{i}`` on the
+    outputs)."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
+        self._check_input(x)
+        tokens, hw = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            tokens = stage(tokens, hw)
+            if i in self.out_indices:
+                out = tokens
+                if self.out_norms:
+                    out = getattr(self, f'norm{i}')(out)
+                outs.append(tokens_to_map(out, hw).contiguous())
+            if stage.downsample is not None:
+                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
+        return tuple(outs)

@@ -22,7 +22,7 @@ from torch import nn
 from ..layers import (DynamicPositionBias, Mlp, attend, merge_heads,
                       tokens_to_map)
 from ..layers.attention import check_heads
-from .base import BackboneStage, HierarchicalBackbone
+from .base import BackboneStage, TokenPyramidBackbone
 
 LDA_MODES = ('image', 'region')
 ACL_PERIOD = 3
@@ -455,7 +455,7 @@ def _arch(embed_dims, depths, num_heads, drop_path_rate, generation):
 
 
 @MODELS.register_module()
-class CrossFormer(HierarchicalBackbone):
+class CrossFormer(TokenPyramidBackbone):
     """CrossFormer / CrossFormer++ backbone (paper Table I).
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``. A CEL
@@ -618,22 +618,6 @@ class CrossFormer(HierarchicalBackbone):
             raise TypeError('custom CrossFormer arch: embed_dims is the int D '
                             '(stage i has D * 2^i channels), got '
                             f'{settings["embed_dims"]!r}')
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        tokens, hw = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            tokens = stage(tokens, hw)
-            if i in self.out_indices:
-                out = tokens
-                if self.out_norms:
-                    out = getattr(self, f'norm{i}')(out)
-                outs.append(tokens_to_map(out, hw).contiguous())
-            if stage.downsample is not None:
-                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
-        return tuple(outs)
 
 
 def _ceil_div(a: int, b: int) -> int:

@@ -26,10 +26,9 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (Mlp, RelativePositionBias, attend, pad_to_multiple,
-                      tokens_to_map)
+from ..layers import Mlp, RelativePositionBias, attend, pad_to_multiple
 from ..layers.attention import check_heads
-from .base import BackboneStage, HierarchicalBackbone
+from .base import BackboneStage, TokenPyramidBackbone
 
 # Order of the four cyclic shifts (along H, W) that build the fine ring, in
 # units of the expand size (spec, "fine surroundings").
@@ -445,7 +444,7 @@ def _zoo():
 
 
 @MODELS.register_module()
-class FocalTransformer(HierarchicalBackbone):
+class FocalTransformer(TokenPyramidBackbone):
     """Focal Transformer backbone (paper Table 1, spec "Variants").
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``; window
@@ -567,19 +566,3 @@ class FocalTransformer(HierarchicalBackbone):
         for module in self.modules():
             if isinstance(module, FocalWindowAttention):
                 module.reset_focal_parameters()
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        tokens, hw = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            tokens = stage(tokens, hw)
-            if i in self.out_indices:
-                out = tokens
-                if self.out_norms:
-                    out = getattr(self, f'norm{i}')(out)
-                outs.append(tokens_to_map(out, hw).contiguous())
-            if stage.downsample is not None:
-                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
-        return tuple(outs)
