@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import profile
 
-from mmvit_backbones.models.layers import attend
+from mmvit_backbones.models.layers import PreNormBlock, attend
 
 
 def reference_attention(q, k, v, bias):
@@ -52,3 +52,28 @@ def test_attend_with_a_learned_bias_matches_sdpa_in_value_and_gradient(
     torch.testing.assert_close(out, expected)
     for grad, expected_grad in zip(grads, expected_grads):
         torch.testing.assert_close(grad, expected_grad)
+
+
+class ScaleByArgument(torch.nn.Module):
+    """A mixer that uses its extra argument, to check it is passed through."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(dims))
+
+    def forward(self, x, scale):
+        return x * self.weight * scale
+
+
+def test_pre_norm_block_computes_both_residual_branches():
+    torch.manual_seed(0)
+    block = PreNormBlock(8, ScaleByArgument(8), mlp_ratio=2.).eval()
+    x = torch.randn(2, 5, 8)
+    mixed = x + block.attn(F.layer_norm(x, (8, ), block.norm1.weight,
+                                        block.norm1.bias), 3.)
+    expected = mixed + block.mlp(
+        F.layer_norm(mixed, (8, ), block.norm2.weight, block.norm2.bias))
+    torch.testing.assert_close(block(x, 3.), expected)
+    assert [name.split('.')[0] for name in block.state_dict()] == [
+        'norm1', 'norm1', 'attn', 'norm2', 'norm2', 'mlp', 'mlp', 'mlp', 'mlp'
+    ]

@@ -15,11 +15,10 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (DynamicPositionBias, Mlp, attend, merge_heads,
+from ..layers import (DynamicPositionBias, PreNormBlock, attend, merge_heads,
                       tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, TokenPyramidBackbone
@@ -364,7 +363,7 @@ class CrossScaleEmbedding(nn.Module):
         return conv(x)
 
 
-class CrossFormerBlock(nn.Module):
+class CrossFormerBlock(PreNormBlock):
     """Pre-norm CrossFormer block (section 3.2, Fig. 1b), with an optional
     ACL after the MLP residual (CrossFormer++, Fig. 6).
 
@@ -403,24 +402,19 @@ class CrossFormerBlock(nn.Module):
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
                  norm_cfg: dict = dict(type='LN')):
-        super().__init__()
-        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = CrossFormerAttention(embed_dims, num_heads, group_size,
-                                         interval, long_distance, lda_mode,
-                                         adaptive_interval, qkv_bias,
-                                         attn_drop, drop)
-        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-        self.drop_path = (
-            DropPath(drop_path) if drop_path > 0 else nn.Identity())
+        attn = CrossFormerAttention(embed_dims, num_heads, group_size,
+                                    interval, long_distance, lda_mode,
+                                    adaptive_interval, qkv_bias, attn_drop,
+                                    drop)
+        super().__init__(embed_dims, attn, mlp_ratio, drop, drop_path,
+                         norm_cfg)
         self.cooling = (
             AmplitudeCoolingLayer(embed_dims, norm_cfg)
             if amplitude_cooling else None)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
-        x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        x = super().forward(x, hw)
         if self.cooling is not None:
             x = self.cooling(x, hw)
         return x

@@ -20,13 +20,13 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import Mlp, RelativePositionBias, attend, pad_to_multiple
+from ..layers import (PreNormBlock, RelativePositionBias, attend,
+                      pad_to_multiple)
 from ..layers.attention import check_heads
 from .base import BackboneStage, TokenPyramidBackbone
 
@@ -362,7 +362,7 @@ class FocalPatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), hw
 
 
-class FocalTransformerBlock(nn.Module):
+class FocalTransformerBlock(PreNormBlock):
     """Pre-norm block: ``x = x + DropPath(FocalAttn(LN(x)))``,
     ``x = x + DropPath(MLP(LN(x)))`` (no window shift).
 
@@ -392,20 +392,11 @@ class FocalTransformerBlock(nn.Module):
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
                  norm_cfg: dict = dict(type='LN')):
-        super().__init__()
-        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = FocalWindowAttention(embed_dims, num_heads, window_size,
-                                         expand_size, focal_window, qkv_bias,
-                                         attn_drop, drop)
-        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-        self.drop_path = (DropPath(drop_path)
-                          if drop_path > 0 else nn.Identity())
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """x: (B, H * W, C) -> (B, H * W, C)."""
-        x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        attn = FocalWindowAttention(embed_dims, num_heads, window_size,
+                                    expand_size, focal_window, qkv_bias,
+                                    attn_drop, drop)
+        super().__init__(embed_dims, attn, mlp_ratio, drop, drop_path,
+                         norm_cfg)
 
 
 # (kernel, stride, padding) of the stem and of the between-stage embeddings.

@@ -18,8 +18,8 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (ConvEmbed, CrossAttention, Mlp, MultiheadAttention,
-                      ShiftedWindowAttention, attend, merge_heads,
-                      padding_key_mask, tokens_to_map)
+                      PreNormBlock, ShiftedWindowAttention, attend,
+                      merge_heads, padding_key_mask, tokens_to_map)
 from .base import HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -223,7 +223,7 @@ class MAFBlock(nn.Module):
         return local + self.drop_path(fused)
 
 
-class ViTBlock(nn.Module):
+class ViTBlock(PreNormBlock):
     """Pre-norm transformer block with global self-attention (stages 3-4).
 
     Args:
@@ -246,18 +246,14 @@ class ViTBlock(nn.Module):
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
                  norm_cfg: dict = dict(type='LN')):
-        super().__init__()
-        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = MultiheadAttention(embed_dims, num_heads, qkv_bias,
-                                       attn_drop, drop)
-        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        attn = MultiheadAttention(embed_dims, num_heads, qkv_bias, attn_drop,
+                                  drop)
+        super().__init__(embed_dims, attn, mlp_ratio, drop, drop_path,
+                         norm_cfg)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """x: (B, L, C) -> (B, L, C); ``hw`` is unused (global attention)."""
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        """x: (B, H * W, C) -> (B, H * W, C); global attention ignores hw."""
+        return super().forward(x)
 
 
 class MAFormerStage(nn.Module):

@@ -19,12 +19,11 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (Mlp, RelativePositionBias, attend, channel_norm,
-                      channel_norm_nhwc, pad_to_multiple)
+from ..layers import (PreNormBlock, RelativePositionBias, attend,
+                      channel_norm, channel_norm_nhwc, pad_to_multiple)
 from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
@@ -238,7 +237,7 @@ class MixingAttention(nn.Module):
         return out.permute(0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, C)
 
 
-class MixingBlock(nn.Module):
+class MixingBlock(PreNormBlock):
     """Pre-norm MixFormer block (section 3.1):
     ``x = x + DropPath(Mix(LN(x)))``, ``x = x + DropPath(MLP(LN(x)))``.
 
@@ -270,15 +269,10 @@ class MixingBlock(nn.Module):
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
                  norm_cfg: dict = dict(type='BN')):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(embed_dims)
-        self.attn = MixingAttention(embed_dims, num_heads, window_size,
-                                    dwconv_kernel_size, qkv_bias, attn_drop,
-                                    drop, norm_cfg)
-        self.norm2 = nn.LayerNorm(embed_dims)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-        self.drop_path = (
-            DropPath(drop_path) if drop_path > 0 else nn.Identity())
+        attn = MixingAttention(embed_dims, num_heads, window_size,
+                               dwconv_kernel_size, qkv_bias, attn_drop, drop,
+                               norm_cfg)
+        super().__init__(embed_dims, attn, mlp_ratio, drop, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H, W, C)."""
