@@ -46,6 +46,24 @@ def matching_label(key: str, rules: Mapping[str, str]) -> Optional[str]:
     return None
 
 
+def rewrite_key(key: str, rules: Sequence[Tuple[re.Pattern, str]]
+                ) -> Optional[str]:
+    """``key`` rewritten by the first ``(compiled regex, template)`` rule
+    whose pattern matches its start, or None when none does."""
+    for pattern, template in rules:
+        if pattern.match(key):
+            return pattern.sub(template, key)
+    return None
+
+
+def stage_depth(state_dict: Mapping[str, torch.Tensor], stage: int) -> int:
+    """Blocks of stage ``stage`` in a converted state dict (keys
+    ``stages.<stage>.blocks.<j>.``); 0 when the stage has none."""
+    pattern = re.compile(rf'stages\.{stage}\.blocks\.(\d+)\.')
+    indices = [int(m.group(1)) for m in map(pattern.match, state_dict) if m]
+    return max(indices) + 1 if indices else 0
+
+
 def load_torch_checkpoint(path: str, trust: bool) -> dict:
     """``torch.load`` on CPU, weights-only unless ``trust``; a refused
     pickle raises ``UnsafeCheckpointError`` naming its globals."""

@@ -14,7 +14,8 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from ...utils.conversion import ConversionResult, matching_label
+from ...utils.conversion import (ConversionResult, matching_label, rewrite_key,
+                                 stage_depth)
 from .crossformer import CrossFormer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -62,10 +63,7 @@ _COMPILED_RULES = [(re.compile(pattern + _PARAM), template + r'\g<param>')
 def convert_key(key: str) -> Optional[str]:
     """Our name for one official parameter key, or None if no rule applies.
     """
-    for pattern, template in _COMPILED_RULES:
-        if pattern.match(key):
-            return pattern.sub(template, key)
-    return None
+    return rewrite_key(key, _COMPILED_RULES)
 
 
 def dropped_reason(key: str) -> Optional[str]:
@@ -114,16 +112,12 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
         raise KeyError('not a CrossFormer state dict: no patch_embed.norm')
     depths, heads = [], []
     for i in range(CrossFormer.num_stages):
-        blocks = {
-            int(m.group(1))
-            for m in (re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)
-                      for k in state_dict) if m
-        }
+        depth = stage_depth(state_dict, i)
         head_key = f'stages.{i}.blocks.0.attn.position_bias.mlp.9.weight'
-        if not blocks or head_key not in state_dict:
+        if not depth or head_key not in state_dict:
             raise KeyError(f'not a CrossFormer state dict: stage {i} has no '
                            'blocks')
-        depths.append(max(blocks) + 1)
+        depths.append(depth)
         heads.append(state_dict[head_key].shape[0])
     return dict(
         embed_dims=state_dict['patch_embed.norm.weight'].shape[0],

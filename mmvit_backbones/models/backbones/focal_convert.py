@@ -18,7 +18,8 @@ from typing import Dict, Mapping, Optional
 
 import torch
 
-from ...utils.conversion import ConversionResult, matching_label
+from ...utils.conversion import (ConversionResult, matching_label, rewrite_key,
+                                 stage_depth)
 from .focal import FocalTransformer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -56,10 +57,7 @@ _COMPILED_RULES = [(re.compile(pattern), template)
 
 def convert_key(key: str) -> Optional[str]:
     """Our name for one official key, or None if no rule applies."""
-    for pattern, template in _COMPILED_RULES:
-        if pattern.match(key):
-            return pattern.sub(template, key)
-    return None
+    return rewrite_key(key, _COMPILED_RULES)
 
 
 def dropped_reason(key: str) -> Optional[str]:
@@ -108,19 +106,15 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
     window = 7
     depths, heads, expand, focal = [], [], [], []
     for i in range(FocalTransformer.num_stages):
-        blocks = {
-            int(m.group(1))
-            for m in (re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)
-                      for k in state_dict) if m
-        }
+        depth = stage_depth(state_dict, i)
         prefix = f'stages.{i}.blocks.0.attn.'
         table = state_dict.get(prefix + 'window_bias.relative_position_bias_'
                                'table')
-        if not blocks or table is None or prefix + 'pooled_bias' not in \
+        if not depth or table is None or prefix + 'pooled_bias' not in \
                 state_dict:
             raise KeyError(f'not a Focal Transformer state dict: stage {i} '
                            'has no complete block')
-        depths.append(max(blocks) + 1)
+        depths.append(depth)
         heads.append(table.shape[1])
         pooled = state_dict[prefix + 'pooled_bias'].shape[1]
         focal.append(math.isqrt(pooled) - window + 1)

@@ -20,7 +20,8 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from ...utils.conversion import ConversionResult, matching_label
+from ...utils.conversion import (ConversionResult, matching_label,
+                                 stage_depth)
 from .mixformer import MixFormer
 
 PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
@@ -206,17 +207,13 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
         raise KeyError('not a MixFormer state dict: no patch_embed.norm')
     depths, heads = [], []
     for i in range(MixFormer.num_stages):
-        blocks = {
-            int(m.group(1))
-            for m in (re.match(rf'stages\.{i}\.blocks\.(\d+)\.', k)
-                      for k in state_dict) if m
-        }
+        depth = stage_depth(state_dict, i)
         table = (f'stages.{i}.blocks.0.attn.position_bias.'
                  'relative_position_bias_table')
-        if not blocks or table not in state_dict:
+        if not depth or table not in state_dict:
             raise KeyError(f'not a MixFormer state dict: stage {i} has no '
                            'blocks')
-        depths.append(max(blocks) + 1)
+        depths.append(depth)
         heads.append(state_dict[table].shape[1])
     return dict(
         embed_dims=state_dict['patch_embed.norm.weight'].shape[0],
