@@ -1,0 +1,8 @@
+# CrossFormer++-H on ImageNet-1k, batch 1024 (8 GPUs x 128 images), drop
+# path 0.7 (paper section 5.1).
+_base_ = './_base_/crossformer_in1k.py'
+
+model = dict(
+    backbone=dict(arch='pp-h', drop_path_rate=0.7),
+    neck=dict(in_channels=1024),
+    head=dict(in_channels=1024))

@@ -1,0 +1,6 @@
+# Focal-S on ImageNet-1k, batch 1024 (8 x 128), drop path 0.3
+# (paper section 4.1).
+_base_ = './_base_/focal_in1k.py'
+
+model = dict(
+    backbone=dict(arch='s', drop_path_rate=0.3), head=dict(in_channels=768))
