@@ -1,33 +1,22 @@
 # Mask R-CNN 3x with multi-scale training. The paper reports it (Table IV) but
 # the authors published no config for it, so this is mmdet's standard 3x
-# multi-scale recipe (mmdet configs/common/ms_3x_coco-instance.py): the short
-# side drawn from 640..800 (long side <= 1333), 36 epochs with lr x0.1 after
-# epochs 27 and 33 (mmdet repeats the dataset 3 times and steps after 9 and
-# 11 of 12 epochs, the same schedule), 500 iterations of linear warm-up. The
-# optimizer, batch and backbone wiring are those of the 1x recipe.
-_base_ = './mask-rcnn_crossformer_1x_coco.py'
-
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='RandomResize', scale=[(1333, 640), (1333, 800)],
-        keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+# multi-scale recipe (short side 640..800,
+# ../../_base_/datasets/coco_instance_ms-640-800.py) on the 3x AdamW schedule
+# (36 epochs, lr x0.1 after epochs 27 and 33), with the optimizer and
+# backbone wiring of the 1x recipe.
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    '../../_base_/datasets/coco_instance_ms-640-800.py',
+    '../../_base_/schedules/adamw_3x.py',
+    'mmdet::_base_/default_runtime.py',
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+custom_imports = dict(imports=['mmvit_backbones'], allow_failed_imports=False)
 
-max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=500),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[27, 33],
-        gamma=0.1),
-]
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='CrossFormer',
+        group_sizes=[7, 7, 7, 7],
+        intervals=[8, 4, 2, 1],
+        out_indices=(0, 1, 2, 3)))
+optim_wrapper = dict(optimizer=dict(weight_decay=1e-4))
