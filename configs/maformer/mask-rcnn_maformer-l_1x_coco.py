@@ -1,5 +1,14 @@
-_base_ = './mask-rcnn_maformer-s_1x_coco.py'
+_base_ = './_base_/mask-rcnn_maformer_1x_coco.py'
+
+# MAFormer-L, the paper's COCO drop path (0.3; Cascade: 0.4).
+# Path or URL of an ImageNet-pretrained MAFormer classifier checkpoint
+# (mmpretrain format, keys under "backbone."); None trains from scratch.
+pretrained = None
 
 model = dict(
-    backbone=dict(arch='l', drop_path_rate=0.3),
+    backbone=dict(
+        arch='l',
+        drop_path_rate=0.3,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=dict(in_channels=[128, 192, 448, 640]))

@@ -1,0 +1,15 @@
+_base_ = './_base_/htc_focal_1x_coco.py'
+
+# Focal-B, the paper's drop path for Focal-B (0.5).
+# Converted ImageNet checkpoint (tools/model_converters/focal2mmvit.py);
+# the pooled-level bias tables are resized to the dense-prediction region
+# sizes when it is loaded. None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='b',
+        drop_path_rate=0.5,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

@@ -1,0 +1,14 @@
+_base_ = './_base_/htc_maformer_1x_coco.py'
+
+# MAFormer-B, the paper's COCO drop path (0.3; Cascade: 0.3).
+# Path or URL of an ImageNet-pretrained MAFormer classifier checkpoint
+# (mmpretrain format, keys under "backbone."); None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='b',
+        drop_path_rate=0.3,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    neck=dict(in_channels=[64, 128, 320, 512]))

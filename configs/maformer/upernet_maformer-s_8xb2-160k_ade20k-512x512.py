@@ -1,0 +1,15 @@
+_base_ = './_base_/upernet_maformer_8xb2-160k_ade20k-512x512.py'
+
+# MAFormer-S, the paper's COCO drop path (0.2; Cascade: 0.2).
+# Path or URL of an ImageNet-pretrained MAFormer classifier checkpoint
+# (mmpretrain format, keys under "backbone."); None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='s',
+        drop_path_rate=0.2,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    decode_head=dict(in_channels=[64, 128, 320, 512]),
+    auxiliary_head=dict(in_channels=320))

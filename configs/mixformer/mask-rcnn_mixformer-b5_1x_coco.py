@@ -1,0 +1,14 @@
+_base_ = './_base_/mask-rcnn_mixformer_1x_coco.py'
+
+# MixFormer-B5 (C = 96), ImageNet drop path.
+# Converted ImageNet checkpoint (tools/model_converters/mixformer2mmvit.py);
+# None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='b5',
+        drop_path_rate=0.3,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[96, 192, 384, 768]))

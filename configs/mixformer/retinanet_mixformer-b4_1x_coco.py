@@ -1,0 +1,14 @@
+_base_ = './_base_/retinanet_mixformer_1x_coco.py'
+
+# MixFormer-B4 (C = 64), ImageNet drop path.
+# Converted ImageNet checkpoint (tools/model_converters/mixformer2mmvit.py);
+# None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='b4',
+        drop_path_rate=0.2,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[64, 128, 256, 512]))

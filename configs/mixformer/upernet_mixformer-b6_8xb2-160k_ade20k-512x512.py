@@ -1,0 +1,15 @@
+_base_ = './_base_/upernet_mixformer_8xb2-160k_ade20k-512x512.py'
+
+# MixFormer-B6 (C = 96), ImageNet drop path.
+# Converted ImageNet checkpoint (tools/model_converters/mixformer2mmvit.py);
+# None trains from scratch.
+pretrained = None
+
+model = dict(
+    backbone=dict(
+        arch='b6',
+        drop_path_rate=0.5,
+        init_cfg=None if pretrained is None else dict(
+            type='Pretrained', checkpoint=pretrained)),
+    decode_head=dict(in_channels=[96, 192, 384, 768]),
+    auxiliary_head=dict(in_channels=384))
