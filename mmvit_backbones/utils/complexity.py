@@ -531,12 +531,14 @@ class _FlatOutputs(nn.Module):
 
 
 class _TensorModeForward(nn.Module):
-    """Runs a detector/segmentor with ``mode='tensor'`` on fixed data samples.
+    """Runs a detector/segmentor/classifier with ``mode='tensor'`` on fixed
+    data samples.
 
     Args:
-        model (nn.Module): An mmdet ``BaseDetector`` or an mmseg
-            ``BaseSegmentor``.
-        data_samples (list): One data sample with image metainfo per image.
+        model (nn.Module): An mmdet ``BaseDetector``, an mmseg
+            ``BaseSegmentor`` or an mmpretrain ``BaseClassifier``.
+        data_samples (list, optional): One data sample with image metainfo
+            per image; None for classifiers, which do not use them.
     """
 
     def __init__(self, model: nn.Module, data_samples: list) -> None:
@@ -720,6 +722,25 @@ def _segmentor_forward(model: nn.Module, height: int,
     return _TensorModeForward(model, data_samples), []
 
 
+def _dense_or_classifier_forward(
+        model: nn.Module, height: int,
+        width: int) -> Tuple[nn.Module, List[str]]:
+    """Tensor-in wrapper of an mmseg segmentor (whole-image inference) or
+    an mmpretrain classifier (backbone, neck, head up to the class scores).
+
+    Raises:
+        TypeError: If ``model`` is neither.
+    """
+    from mmseg.models.segmentors import BaseSegmentor
+    if isinstance(model, BaseSegmentor):
+        return _segmentor_forward(model, height, width)
+    from mmpretrain.models.classifiers import BaseClassifier
+    if isinstance(model, BaseClassifier):
+        return _TensorModeForward(model, None), []
+    raise TypeError(f'{type(model).__name__} is neither an mmdet detector, '
+                    f'an mmseg segmentor nor an mmpretrain classifier')
+
+
 def _padded(size: int, divisor: int) -> int:
     """``size`` rounded up to a multiple of ``divisor``."""
     return -(-size // divisor) * divisor
@@ -729,7 +750,7 @@ def model_complexity(config: Union[str, Path, Config, dict],
                      shape: Union[int, Sequence[int]],
                      cfg_options: Optional[dict] = None,
                      in_channels: int = 3) -> ComplexityResult:
-    """Parameters and FLOPs of a whole detector or segmentor from a config.
+    """Parameters and FLOPs of a whole detector, segmentor or classifier.
 
     The model is built in the config's ``default_scope`` (``mmdet`` if unset)
     and traced on one random image of shape ``(1, in_channels, H, W)``,
@@ -747,6 +768,8 @@ def model_complexity(config: Union[str, Path, Config, dict],
     * segmentors: ``forward(mode='tensor')``, i.e. whole-image inference
       through backbone, neck and decode head; auxiliary heads are used in
       training only and not counted.
+    * classifiers (mmpretrain): ``forward(mode='tensor')``, i.e. backbone,
+      neck and head up to the class scores.
 
     Args:
         config (str | Path | Config | dict): Config file (also
@@ -767,11 +790,7 @@ def model_complexity(config: Union[str, Path, Config, dict],
         height, width = _padded(height, divisor), _padded(width, divisor)
         wrapper, notes, scales = _detector_forward(model, height, width)
     else:
-        from mmseg.models.segmentors import BaseSegmentor
-        if not isinstance(model, BaseSegmentor):
-            raise TypeError(f'{type(model).__name__} is neither an mmdet '
-                            f'detector nor an mmseg segmentor')
-        wrapper, notes = _segmentor_forward(model, height, width)
+        wrapper, notes = _dense_or_classifier_forward(model, height, width)
         scales = {}
     inputs = torch.randn(1, in_channels, height, width)
     return analyze_module(wrapper, inputs, notes, scales)
