@@ -1,5 +1,5 @@
 # Focal-T on ImageNet-1k, batch 1024 (8 x 128), drop path 0.2
-# (paper section 4.1).
+# (paper section 4.1; the spec's 0.2/0.3/0.5 are its COCO rates).
 _base_ = './_base_/focal_in1k.py'
 
 model = dict(
