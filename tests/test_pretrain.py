@@ -5,6 +5,7 @@ segmentation configs (``init_cfg`` with ``prefix='backbone.'``)."""
 import hashlib
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
@@ -87,6 +89,18 @@ def test_images_vary_within_a_class(mini_imagenet):
     """Colour and placement are random: no two images of a class agree."""
     digests = tree_digest(mini_imagenet / 'train' / 'ring')
     assert len(set(digests.values())) == SMALL.train_per_class
+
+
+def test_command_line(tmp_path):
+    command = [
+        sys.executable, GENERATOR, '--out', tmp_path, '--train-per-class', 2,
+        '--val-per-class', 1, '--image-size', 40
+    ]
+    result = subprocess.run([str(part) for part in command],
+                            capture_output=True, text=True, check=True)
+    assert '12 train images, 6 val images' in result.stdout
+    with Image.open(tmp_path / 'val' / 'cross' / 'cross_00000.png') as image:
+        assert image.size == (40, 40) and image.mode == 'RGB'
 
 
 def test_mmpretrain_imagenet_dataset_reads_it(mini_imagenet):
