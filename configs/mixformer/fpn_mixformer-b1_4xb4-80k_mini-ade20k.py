@@ -3,7 +3,8 @@
 # mini-ADE20K (tools/misc/make_mini_ade20k.py), small enough to train and
 # evaluate on a 2-core CPU in minutes (tools/run_seg_demo.sh). Only the data,
 # the image size, the number of classes and the schedule differ from the
-# ADE20K config; the backbone and the heads are the same.
+# ADE20K config, and the backbone's BatchNorms train; the backbone and the
+# heads are the same.
 _base_ = './fpn_mixformer-b1_4xb4-80k_ade20k-512x512.py'
 
 from mmengine.config import Config  # noqa: E402
@@ -28,10 +29,13 @@ del Config, _mini_ade20k
 
 # The head predicts the mini-ADE20K classes. Its SyncBN becomes BN: torch's
 # SyncBatchNorm only synchronises CUDA tensors and raises in a distributed
-# run on CPU processes.
+# run on CPU processes. The backbone's BatchNorms train (norm_eval=False):
+# the ADE20K config freezes them to keep ImageNet statistics, which a run
+# from scratch does not have.
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    backbone=dict(norm_eval=False),
     decode_head=dict(num_classes=len(metainfo['classes']), norm_cfg=norm_cfg))
 
 # Schedule: from scratch with 2 processes x 4 images.

@@ -31,11 +31,14 @@ del Config, _mini_ade20k
 # distributed run on CPU processes. The decode head is 128 channels wide
 # instead of 512: its 3x3 fusion convolution (4 x 512 -> 512 channels at
 # stride 4) is about 80% of a training step at 512 channels, which leaves
-# too few steps for a CPU budget of minutes.
+# too few steps for a CPU budget of minutes. The backbone's BatchNorms train
+# (norm_eval=False): the ADE20K config freezes them to keep ImageNet
+# statistics, which a run from scratch does not have.
 num_classes = len(metainfo['classes'])
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    backbone=dict(norm_eval=False),
     decode_head=dict(
         channels=128, num_classes=num_classes, norm_cfg=norm_cfg),
     auxiliary_head=dict(num_classes=num_classes, norm_cfg=norm_cfg))
