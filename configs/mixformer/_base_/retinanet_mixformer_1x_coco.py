@@ -2,7 +2,8 @@
 # detection recipe, mmdet's Swin-T Mask R-CNN 1x schedule
 # (./mask-rcnn_mixformer_1x_coco.py: AdamW lr 1e-4, weight decay 0.05 except
 # on norms and relative position bias tables, 1000 iterations of warm-up,
-# 12 epochs) on mmdet's RetinaNet (../../_base_/retinanet_fpn_adamw_1x_coco.py).
+# 12 epochs) on mmdet's RetinaNet
+# (../../_base_/retinanet_fpn_adamw_1x_coco.py).
 # Backbone BatchNorms keep their ImageNet statistics and each returned stage
 # gets a LayerNorm, as ./mask-rcnn_mixformer_1x_coco.py explains.
 _base_ = '../../_base_/retinanet_fpn_adamw_1x_coco.py'
