@@ -73,13 +73,13 @@ def shrink_for_test(cfg):
     if 'rpn_proposal' in train_cfg:
         cfg.merge_from_dict({
             'model.train_cfg.rpn.allowed_border': -1,
-            'model.train_cfg.rpn_proposal.max_per_img': 32,
-            'model.test_cfg.rpn.max_per_img': 32,
-            'model.test_cfg.rcnn.max_per_img': 10,
+            'model.train_cfg.rpn_proposal.max_per_img': 16,
+            'model.test_cfg.rpn.max_per_img': 16,
+            'model.test_cfg.rcnn.max_per_img': 4,
         })
         rcnn = train_cfg.rcnn
         for stage in (rcnn if isinstance(rcnn, list) else [rcnn]):
-            stage.sampler.num = 8
+            stage.sampler.num = 4
     return cfg
 
 
