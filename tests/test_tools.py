@@ -366,12 +366,23 @@ def test_cpu_distributed_uses_gloo_without_device_ids(train_tool,
     monkeypatch.setenv('MASTER_PORT', str(free_port()))
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setenv('WORLD_SIZE', '1')
+    sync_bn = dict(type='SyncBN', requires_grad=True)
     cfg = Config(
-        dict(launcher='pytorch', env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+        dict(
+            launcher='pytorch',
+            env_cfg=dict(dist_cfg=dict(backend='nccl')),
+            model=dict(
+                decode_head=dict(norm_cfg=sync_bn),
+                auxiliary_head=[dict(norm_cfg=sync_bn)],
+                backbone=dict(norm_cfg=dict(type='LN')))))
     train_tool.prepare_distributed(cfg)
     try:
         assert torch.distributed.get_backend() == 'gloo'
         assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        # torch's SyncBatchNorm raises on CPU tensors in a distributed run.
+        assert cfg.model.decode_head.norm_cfg.type == 'BN'
+        assert cfg.model.auxiliary_head[0].norm_cfg.type == 'BN'
+        assert cfg.model.backbone.norm_cfg.type == 'LN'
         wrapper = MODEL_WRAPPERS.build(
             cfg.model_wrapper_cfg,
             default_args=dict(module=torch.nn.Linear(2, 1), device_ids=[0]))

@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS, init_default_scope
 from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
@@ -195,10 +196,34 @@ def init_cpu_process_group(cfg: Config) -> None:
     torch.distributed.init_process_group(backend=dist_cfg.backend, **kwargs)
 
 
+def sync_bn_to_bn(node):
+    """``node`` with every ``type='SyncBN'`` norm config turned into
+    ``type='BN'``, in place; returns the number replaced."""
+    replaced = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            replaced += 1
+        for value in node.values():
+            replaced += sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replaced += sync_bn_to_bn(value)
+    return replaced
+
+
 def prepare_distributed(cfg: Config) -> None:
-    """On a CPU-only machine, set up a distributed launch with gloo."""
+    """On a CPU-only machine, set up a distributed launch with gloo.
+
+    torch's SyncBatchNorm only synchronises GPU tensors (it raises on CPU
+    inputs in a distributed run), so SyncBN norms become BN: each process
+    normalises its own batch.
+    """
     if not uses_cpu_distributed(cfg):
         return
+    if sync_bn_to_bn(cfg.get('model')):
+        print_log('No CUDA: SyncBN replaced by BN (per-process batch '
+                  'statistics)', logger='current')
     cfg.setdefault('env_cfg', ConfigDict())
     cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
     cfg.env_cfg.dist_cfg.backend = 'gloo'

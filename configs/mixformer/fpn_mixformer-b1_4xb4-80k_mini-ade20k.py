@@ -27,16 +27,14 @@ val_evaluator = dict(_delete_=True, **_mini_ade20k.val_evaluator)
 test_evaluator = val_evaluator
 del Config, _mini_ade20k
 
-# The head predicts the mini-ADE20K classes. Its SyncBN becomes BN: torch's
-# SyncBatchNorm only synchronises CUDA tensors and raises in a distributed
-# run on CPU processes. The backbone's BatchNorms train (norm_eval=False):
-# the ADE20K config freezes them to keep ImageNet statistics, which a run
-# from scratch does not have.
-norm_cfg = dict(type='BN', requires_grad=True)
+# The head predicts the mini-ADE20K classes (tools/train.py turns its SyncBN
+# into BN on CPU-only machines). The backbone's BatchNorms train
+# (norm_eval=False): the ADE20K config freezes them to keep ImageNet
+# statistics, which a run from scratch does not have.
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(norm_eval=False),
-    decode_head=dict(num_classes=len(metainfo['classes']), norm_cfg=norm_cfg))
+    decode_head=dict(num_classes=len(metainfo['classes'])))
 
 # Schedule: from scratch with 2 processes x 4 images.
 max_iters = 1000
