@@ -42,6 +42,12 @@ PARAMS_TOLERANCE_EXCEPTIONS = {
         'FPN and Mask R-CNN heads (20.2 M on S\'s channels) the paper\'s 41 M '
         'leaves 20.8 M for the backbone, 1.7 M less than its own 23 M '
         'classifier without the 0.5 M head (docs/maformer.md)'),
+    ('ade20k', 'semantic-fpn_80k', 'maformer-s'): (
+        0.05, 'the paper\'s S rows disagree with each other: after the '
+        'Semantic FPN neck and head (4.26 M on S\'s channels) its 28 M '
+        'implies a 23.7 M backbone, its Mask R-CNN row 20.8 M; ours (22.8 M '
+        'without the classifier head) lies between, -3.2 % here and +4.9 % '
+        'there, within issue 2\'s +-5 % for MAFormer'),
 }
 
 

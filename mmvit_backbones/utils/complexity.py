@@ -746,6 +746,15 @@ def _padded(size: int, divisor: int) -> int:
     return -(-size // divisor) * divisor
 
 
+def model_params(config: Union[str, Path, Config, dict],
+                 cfg_options: Optional[dict] = None) -> int:
+    """Parameters of the whole model a config builds (in its
+    ``default_scope``, ``mmdet`` if unset), without tracing it."""
+    cfg = _load_config(config, cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    return count_params(MODELS.build(cfg.model))
+
+
 def model_complexity(config: Union[str, Path, Config, dict],
                      shape: Union[int, Sequence[int]],
                      cfg_options: Optional[dict] = None,

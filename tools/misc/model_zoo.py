@@ -12,11 +12,14 @@ stand next to the paper's numbers and metrics from
 No model was trained here and no weights are released: the metrics are the
 papers' reported numbers for the authors' own models.
 
-Counting a detector at 800x1280 takes tens of seconds on a CPU, so the counts
-are kept in ``docs/model_zoo.json``, keyed by a hash of what determines them
-(the resolved ``model`` config, the default scope and the input shape). A run
-counts only configs whose model has no stored count; two configs with the
-same model (1x and 3x schedules) share one.
+Counting a detector's FLOPs at 800x1280 takes tens of seconds to minutes on
+a CPU, so the counts are kept in ``docs/model_zoo.json``, keyed by a hash of
+what determines them (the resolved ``model`` config, the default scope and
+the input shape). A run counts only configs whose model has no stored count;
+two configs with the same model (1x and 3x schedules) share one. Parameters
+(seconds per model) are counted for every config first; FLOPs follow, the
+configs of paper rows first, and ``--params-only`` skips them. A model whose
+FLOPs are not counted yet shows '—' and the docs say how many are missing.
 
 Examples::
 
@@ -24,6 +27,8 @@ Examples::
     python tools/misc/model_zoo.py
     # count only these (others keep their stored counts)
     python tools/misc/model_zoo.py --configs 'configs/focal/*'
+    # parameters of every config now, FLOPs later
+    python tools/misc/model_zoo.py --params-only
     # count nothing; exit 1 if a generated file is out of date
     python tools/misc/model_zoo.py --check
     # count the selected configs again (after a change of the backbone code)
@@ -56,7 +61,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import mmvit_backbones  # noqa: E402,F401  (registers the backbones)
-from mmvit_backbones.utils.complexity import model_complexity  # noqa: E402
+from mmvit_backbones.utils.complexity import (  # noqa: E402
+    model_complexity, model_params)
 
 CONFIG_ROOT = REPO / 'configs'
 ZOO_DOC = REPO / 'docs' / 'model_zoo.md'
@@ -463,9 +469,17 @@ def counts_text(counts: Dict[str, dict], configs: List[ZooConfig]) -> str:
         indent=1) + '\n'
 
 
-def count(config: ZooConfig) -> dict:
-    """Count params and FLOPs of ``config`` at its paper input size."""
+def has_flops(counted: Optional[dict]) -> bool:
+    """Whether a stored count includes FLOPs (not just parameters)."""
+    return bool(counted) and 'flops' in counted
+
+
+def count(config: ZooConfig, flops: bool = True) -> dict:
+    """Count params and (if ``flops``) FLOPs of ``config`` at its paper
+    input size."""
     start = time.perf_counter()
+    if not flops:
+        return dict(params=model_params(config.cfg))
     result = model_complexity(config.cfg, config.kind.input_shape)
     return dict(
         params=result.params,
@@ -517,7 +531,7 @@ def _table_row(config: ZooConfig, counted: Optional[dict],
                row: Optional[PaperRow], marks: List[str]) -> str:
     """One markdown table row."""
     params = counted and counted['params'] / 1e6
-    flops = counted and counted['flops'] / 1e9
+    flops = has_flops(counted) and counted['flops'] / 1e9
     paper_params = row and row.params
     paper_flops = row and row.numbers.get('flops')
     mark = ' ' + ''.join(marks) if marks else ''
@@ -526,7 +540,7 @@ def _table_row(config: ZooConfig, counted: Optional[dict],
         _fmt(params, 2) if counted else 'not counted',
         _paper_number(paper_params),
         _gap(params, paper_params),
-        _fmt(flops, 2 if flops < 100 else 1) if counted else 'not counted',
+        _fmt(flops, 2 if flops < 100 else 1) if flops else 'not counted',
         _paper_number(paper_flops),
         _gap(flops, paper_flops),
         _metrics_text(config, row),
@@ -575,6 +589,13 @@ def render_doc(configs: List[ZooConfig], counts: Dict[str, dict],
                tables: dict, demos: Sequence[Path]) -> str:
     """The text of docs/model_zoo.md."""
     lines = [DOC_HEADER]
+    uncounted = sum(not has_flops(counts.get(c.count_key)) for c in configs)
+    if uncounted:
+        lines.append(
+            f'FLOPs of {uncounted} of the {len(configs)} configs are not '
+            'counted yet (\'not counted\'): counting one takes up to a few '
+            f'minutes on a CPU; `python {GENERATED_BY}` counts them, paper '
+            'rows first.\n')
     errata = []
     for family, title in FAMILIES.items():
         members = sorted((c for c in configs if c.family == family),
@@ -639,8 +660,9 @@ def _model_entry(config: ZooConfig, counted: Optional[dict],
     metadata = dict(
         {'Training Data': config.kind.dataset.name}, **_schedule(config.cfg))
     if counted:
+        metadata['Parameters'] = counted['params']
+    if has_flops(counted):
         metadata.update({
-            'Parameters': counted['params'],
             'FLOPs': counted['flops'],
             'FLOPs Input Shape': 'x'.join(map(str, counted['input_shape'])),
         })
@@ -753,22 +775,32 @@ def write_files(configs: List[ZooConfig], counts: Dict[str, dict],
 
 
 def update_counts(configs: List[ZooConfig], patterns: Sequence[str],
-                  force: bool, on_count: Callable[[Dict[str, dict]], None]
+                  force: bool, params_only: bool, tables: dict,
+                  on_count: Callable[[Dict[str, dict]], None]
                   ) -> Dict[str, dict]:
     """Count the configs matching ``patterns`` whose model has no stored
-    count (all of them with ``force``), calling ``on_count(counts)`` after
-    each, and return the counts."""
+    count (all of them with ``force``): parameters of all of them first,
+    then FLOPs (paper rows first) unless ``params_only``; calls
+    ``on_count(counts)`` after each model and returns the counts."""
     counts = load_counts()
     todo: Dict[str, ZooConfig] = {}
-    for config in configs:
+    for config in sorted(configs,
+                         key=lambda c: c.paper_row(tables) is None):
         selected = not patterns or any(
             fnmatch.fnmatch(config.path, p) or fnmatch.fnmatch(config.name, p)
             for p in patterns)
-        if selected and (force or config.count_key not in counts):
+        if selected and (force or not has_flops(counts.get(
+                config.count_key))):
             todo.setdefault(config.count_key, config)
     if force:
         for key in todo:
             counts.pop(key, None)
+    for key, config in todo.items():
+        if key not in counts:
+            counts[key] = count(config, flops=False)
+            on_count(counts)
+    if params_only:
+        return counts
     for index, (key, config) in enumerate(todo.items(), 1):
         counts[key] = count(config)
         print(f'[{index}/{len(todo)}] {config.path}: '
@@ -776,8 +808,8 @@ def update_counts(configs: List[ZooConfig], patterns: Sequence[str],
               f'{counts[key]["flops"] / 1e9:.1f} G in '
               f'{counts[key]["seconds"]:.1f} s', flush=True)
         on_count(counts)
-    if todo:
-        seconds = [counts[key]['seconds'] for key in todo]
+    seconds = [counts[key]['seconds'] for key in todo]
+    if seconds:
         print(f'counted {len(todo)} models in {math.fsum(seconds):.0f} s '
               f'(median {statistics.median(seconds):.1f} s)')
     return counts
@@ -799,11 +831,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='count nothing; exit 1 if a generated file is out of date')
     parser.add_argument('--force', action='store_true',
                         help='count the selected configs even if stored')
+    parser.add_argument('--params-only', action='store_true',
+                        help='count parameters only (FLOPs stay as stored)')
     parser.add_argument('--paper-tables', type=Path, default=PAPER_TABLES,
                         help='paper_tables.yaml (default: %(default)s)')
     args = parser.parse_args(argv)
-    if args.check and (args.force or args.configs):
-        parser.error('--check counts nothing: no --force or --configs')
+    if args.check and (args.force or args.configs or args.params_only):
+        parser.error('--check counts nothing: no --force, --configs or '
+                     '--params-only')
     return args
 
 
@@ -822,13 +857,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Files are rewritten after each count, so an interrupted run leaves
     # them consistent with what it counted.
     counts = update_counts(
-        configs, args.configs, args.force,
+        configs, args.configs, args.force, args.params_only, tables,
         lambda counts: write_files(configs, counts, tables))
     write_files(configs, counts, tables)
-    missing = [c.path for c in configs if c.count_key not in counts]
+    missing = [
+        c.path for c in configs if not has_flops(counts.get(c.count_key))
+    ]
     if missing:
-        print(f'{len(missing)} configs have no count yet (not selected): '
-              + ', '.join(missing))
+        print(f'{len(missing)} configs have no FLOPs count yet: ' +
+              ', '.join(missing))
     return 0
 
 
