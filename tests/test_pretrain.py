@@ -247,6 +247,9 @@ def test_mini_config_changes_only_data_schedule_and_size():
     assert mini.model.backbone == full.model.backbone
     assert mini.model.head.num_classes == mini.data_preprocessor.num_classes
     mini.model.head.num_classes = full.model.head.num_classes
+    # Mixup/CutMix are batch augmentations: part of the lighter data recipe.
+    assert full.model.train_cfg.augments and not mini.model.train_cfg
+    mini.model.train_cfg = full.model.train_cfg
     assert mini.model == full.model
     assert mini.optim_wrapper == full.optim_wrapper
     assert mini.train_dataloader.dataset.data_root == 'data/mini_imagenet/'

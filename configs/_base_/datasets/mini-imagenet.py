@@ -1,9 +1,12 @@
 # The synthetic mini ImageNet of tools/misc/make_mini_imagenet.py (run it
 # first): 6 shape classes, 72x72 images, 120 train and 40 val images per
 # class, in the ImageNet layout (train/, val/, meta/{train,val,classes}.txt).
-# The pipelines are those of mmpretrain's Swin ImageNet base
+# The test pipeline is that of mmpretrain's Swin ImageNet base
 # (imagenet_bs64_swin_224.py) with the sizes scaled from 224 / 256 to
-# 64 / 72.
+# 64 / 72. Training keeps only random crops of at least 64 % of the image and
+# flips: each image shows one small shape, which ImageNet's crops down to 8 %
+# of the area often cut away, and from scratch on 720 images RandAugment and
+# random erasing kept a MixFormer-B1 at chance for 8 epochs (17.1 %).
 dataset_type = 'ImageNet'
 data_root = 'data/mini_imagenet/'
 class_names = data_root + 'meta/classes.txt'
@@ -14,33 +17,15 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
-bgr_mean = data_preprocessor['mean'][::-1]
-bgr_std = data_preprocessor['std'][::-1]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=64,
+        crop_ratio_range=(0.64, 1.0),
         backend='pillow',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=bgr_mean,
-        fill_std=bgr_std),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
