@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from mmengine.registry import MODELS, init_default_scope
 
-from mmvit_backbones.utils.complexity import count_params
+from mmvit_backbones.utils.complexity import model_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,9 +80,7 @@ def built_params():
 
     def params(config) -> int:
         if config.count_key not in cache:
-            init_default_scope(config.cfg.get('default_scope', 'mmdet'))
-            cache[config.count_key] = count_params(
-                MODELS.build(config.cfg.model))
+            cache[config.count_key] = model_params(config.cfg)
         return cache[config.count_key]
 
     return params

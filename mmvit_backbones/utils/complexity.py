@@ -25,6 +25,7 @@ Operators without a handle are reported by
 count is complete.
 """
 import ast
+import copy
 import importlib
 import math
 import string
@@ -628,7 +629,8 @@ def _load_config(config: Union[str, Path, Config, dict],
     if isinstance(config, (str, Path)):
         cfg = Config.fromfile(_config_path(config))
     elif isinstance(config, Config):
-        cfg = config.copy()
+        # Deep: building a model may change its config dicts in place.
+        cfg = copy.deepcopy(config)
     else:
         cfg = Config(dict(config))
     if cfg_options:
