@@ -5,8 +5,8 @@
 # side <= 1600, soft-NMS at test time, AdamW lr 1e-4 with weight decay 0.1,
 # 3x schedule (36 epochs, lr x0.1 after epochs 27 and 33), 8 GPUs x 2 images.
 # Backbone wiring as the other detection recipes (region sizes 15, 13, 9, 7,
-# fine ring at every stage, no decay on norms and bias tables).
-_base_ = 'mmdet::htc/htc_r50_fpn_1x_coco.py'
+# fine ring at every stage, weight-decay exclusions of ./focal_dense.py).
+_base_ = ['mmdet::htc/htc_r50_fpn_1x_coco.py', './focal_dense.py']
 custom_imports = dict(imports=['mmvit_backbones'], allow_failed_imports=False)
 
 model = dict(
@@ -51,13 +51,7 @@ optim_wrapper = dict(
         lr=1e-4,
         betas=(0.9, 0.999),
         weight_decay=0.1),
-    paramwise_cfg=dict(
-        custom_keys={
-            'norm': dict(decay_mult=0.),
-            'window_bias': dict(decay_mult=0.),
-            'ring_bias': dict(decay_mult=0.),
-            'pooled_bias': dict(decay_mult=0.),
-        }))
+    paramwise_cfg={{_base_.focal_paramwise_cfg}})
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)

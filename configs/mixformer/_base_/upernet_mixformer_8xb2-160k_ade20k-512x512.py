@@ -3,27 +3,21 @@
 # betas (0.9, 0.999), weight decay 0.01 except on norms and relative position
 # bias tables, 1500 iterations of linear warm-up from lr x1e-6, then poly
 # decay (power 1.0) to 0 at 160k iterations, 512x512 crops, 8 GPUs x 2
-# images. The auxiliary FCN head reads stage 3. Backbone BatchNorms keep
-# their ImageNet statistics (norm_eval=True; see
-# ./mask-rcnn_mixformer_1x_coco.py for why); the heads use SyncBN as
-# in mmseg. The variant files set the arch, drop path, checkpoint and the
-# heads' in_channels.
-_base_ = ('mmseg::swin/'
-          'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
+# images. The auxiliary FCN head reads stage 3. Backbone settings
+# (BatchNorm statistics kept): ./mixformer_dense.py; the heads use SyncBN
+# as in mmseg. The variant files set the arch, drop path, checkpoint and
+# the heads' in_channels.
+_base_ = [
+    'mmseg::swin/'
+    'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    './mixformer_dense.py',
+]
 custom_imports = dict(imports=['mmvit_backbones'], allow_failed_imports=False)
 
 checkpoint_file = None
 pretrained = None
 model = dict(
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='MixFormer',
-        out_indices=(0, 1, 2, 3),
-        out_norms=True,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        frozen_stages=-1,
-        with_cp=False))
+    backbone={{_base_.mixformer_backbone}})
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)
