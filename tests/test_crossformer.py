@@ -124,7 +124,7 @@ def test_bad_arguments_raise_clear_errors():
         CrossFormer(arch=dict(TINY_V1, depths=[1, 1, 1]))
     with pytest.raises(ValueError, match='intervals needs 4 positive'):
         CrossFormer(arch=TINY_V1, intervals=[4, 2, 0, 1])
-    with pytest.raises(TypeError, match='embed_dims is the int D'):
+    with pytest.raises(TypeError, match='embed_dims is an int C'):
         CrossFormer(arch=dict(TINY_V1, embed_dims=[16, 32, 64, 128]))
     with pytest.raises(ValueError, match='lda_mode'):
         CrossFormer(arch=TINY_V1, lda_mode='dilated')

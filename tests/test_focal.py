@@ -96,7 +96,7 @@ def test_bad_arguments_raise_clear_errors():
         FocalTransformer(arch=dict(TINY, window=7))
     with pytest.raises(ValueError, match='depths needs 4'):
         FocalTransformer(arch=dict(TINY, depths=[1, 1, 1]))
-    with pytest.raises(TypeError, match='embed_dims is the int C'):
+    with pytest.raises(TypeError, match='embed_dims is an int C'):
         FocalTransformer(arch=dict(TINY, embed_dims=[16, 32, 64, 128]))
     with pytest.raises(ValueError, match='focal_windows needs 4'):
         FocalTransformer(arch=TINY, focal_windows=[7, 5, 3])

@@ -81,8 +81,10 @@ def test_bad_arguments_raise_clear_errors():
         MixFormer(arch=dict(TINY, window_size=7))
     with pytest.raises(ValueError, match='depths needs 4'):
         MixFormer(arch=dict(TINY, depths=[1, 1, 1]))
-    with pytest.raises(ValueError, match='embed_dims is the even int'):
+    with pytest.raises(TypeError, match='a positive multiple of 2'):
         MixFormer(arch=dict(TINY, embed_dims=[16, 32, 64, 128]))
+    with pytest.raises(ValueError, match='a positive multiple of 2'):
+        MixFormer(arch=dict(TINY, embed_dims=15))
     with pytest.raises(ValueError, match='must divide 16 / 2'):
         MixFormer(arch=dict(TINY, num_heads=[3, 2, 2, 4]))
     with pytest.raises(ValueError, match='dwconv_kernel_size'):

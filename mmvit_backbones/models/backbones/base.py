@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
@@ -54,6 +55,10 @@ class HierarchicalBackbone(BaseModule):
     - ``required_arch_keys`` and ``optional_arch_keys`` (name -> default):
       the keys a custom arch dict may hold.
     - ``per_stage_arch_keys``: keys holding one positive int per stage.
+    - ``embed_dims_multiple``: for families whose arch gives one width C
+      (stage i has C * 2^i channels, :meth:`_doubling_dims`), the multiple C
+      must be of; None (the default) where the arch lists every stage's
+      width.
     - ``_check_custom_arch(settings)``: family-specific checks of a custom
       arch (optional).
     - ``_frozen_modules()``: what ``frozen_stages`` freezes, if it is not
@@ -69,6 +74,7 @@ class HierarchicalBackbone(BaseModule):
                                            'num_heads')
     optional_arch_keys: Dict[str, Any] = {}
     per_stage_arch_keys: Tuple[str, ...] = ('depths', 'num_heads')
+    embed_dims_multiple: Optional[int] = None
     norm_eval = False
 
     @classmethod
@@ -94,12 +100,32 @@ class HierarchicalBackbone(BaseModule):
         settings = copy.deepcopy(dict(cls.optional_arch_keys, **arch))
         for key in cls.per_stage_arch_keys:
             settings[key] = cls._per_stage(key, settings[key])
+        cls._check_embed_dims(settings['embed_dims'])
         cls._check_custom_arch(settings)
         return settings
 
     @classmethod
+    def _check_embed_dims(cls, embed_dims: Any) -> None:
+        multiple = cls.embed_dims_multiple
+        if multiple is None:
+            return
+        what = ('an int C' if multiple == 1 else
+                f'an int C, a positive multiple of {multiple},')
+        message = (f'custom {cls.__name__} arch: embed_dims is {what} '
+                   f'(stage i has C * 2^i channels), got {embed_dims!r}')
+        if not isinstance(embed_dims, int):
+            raise TypeError(message)
+        if embed_dims < multiple or embed_dims % multiple:
+            raise ValueError(message)
+
+    @classmethod
     def _check_custom_arch(cls, settings: dict) -> None:
         """Family-specific checks of a custom arch; raise on a bad one."""
+
+    @classmethod
+    def _doubling_dims(cls, settings: dict) -> List[int]:
+        """Channels of each stage, C * 2^i, for a single-width arch."""
+        return [settings['embed_dims'] * 2**i for i in range(cls.num_stages)]
 
     @classmethod
     def _per_stage(cls,
@@ -138,6 +164,16 @@ class HierarchicalBackbone(BaseModule):
                 f'{type(self).__name__} expects images shaped (B, '
                 f'{self.in_channels}, H, W), got a tensor of shape '
                 f'{tuple(x.shape)}')
+
+    def _add_out_norms(self, out_norms: bool, norm_cfg: dict,
+                       dims: Sequence[int]) -> None:
+        """Set ``out_norms``; if true, add a norm ``norm{i}`` built from
+        ``norm_cfg`` for each returned stage i (``dims[i]`` channels)."""
+        self.out_norms = out_norms
+        if out_norms:
+            for i in self.out_indices:
+                self.add_module(f'norm{i}',
+                                build_norm_layer(norm_cfg, dims[i])[1])
 
     def init_weights(self):
         """``init_cfg`` if given, else truncated-normal Linear weights

@@ -526,6 +526,7 @@ class CrossFormer(TokenPyramidBackbone):
                               SECOND_GENERATION)),
     }
     optional_arch_keys = dict(FIRST_GENERATION, drop_path_rate=0.1)
+    embed_dims_multiple = 1
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -563,7 +564,7 @@ class CrossFormer(TokenPyramidBackbone):
         self.out_indices = self._check_indices(out_indices)
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
-        dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
+        dims = self._doubling_dims(settings)
         self.num_features = dims
 
         self.patch_embed = CrossScaleEmbedding(in_channels, dims[0],
@@ -599,19 +600,9 @@ class CrossFormer(TokenPyramidBackbone):
                     norm_cfg,
                     norm_first=True)
             self.stages.append(BackboneStage(blocks, downsample, with_cp))
-        self.out_norms = out_norms
-        if out_norms:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}',
-                                build_norm_layer(norm_cfg, dims[i])[1])
+        self._add_out_norms(out_norms, norm_cfg, dims)
         self._freeze_stages()
 
-    @classmethod
-    def _check_custom_arch(cls, settings: dict) -> None:
-        if not isinstance(settings['embed_dims'], int):
-            raise TypeError('custom CrossFormer arch: embed_dims is the int D '
-                            '(stage i has D * 2^i channels), got '
-                            f'{settings["embed_dims"]!r}')
 
 
 def _ceil_div(a: int, b: int) -> int:

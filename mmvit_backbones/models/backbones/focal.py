@@ -479,6 +479,7 @@ class FocalTransformer(TokenPyramidBackbone):
     """
     arch_zoo = _zoo()
     optional_arch_keys = dict(drop_path_rate=0.2, conv_embed=False)
+    embed_dims_multiple = 1
 
     def __init__(self,
                  arch: Union[str, dict] = 't',
@@ -508,7 +509,7 @@ class FocalTransformer(TokenPyramidBackbone):
         self.out_indices = self._check_indices(out_indices)
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
-        dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
+        dims = self._doubling_dims(settings)
         self.num_features = dims
         stem, merge = PATCH_EMBED[settings['conv_embed']]
 
@@ -536,19 +537,9 @@ class FocalTransformer(TokenPyramidBackbone):
                 downsample = FocalPatchEmbed(dims[i], dims[i + 1], *merge,
                                              norm_cfg)
             self.stages.append(BackboneStage(blocks, downsample, with_cp))
-        self.out_norms = out_norms
-        if out_norms:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}',
-                                build_norm_layer(norm_cfg, dims[i])[1])
+        self._add_out_norms(out_norms, norm_cfg, dims)
         self._freeze_stages()
 
-    @classmethod
-    def _check_custom_arch(cls, settings: dict) -> None:
-        if not isinstance(settings['embed_dims'], int):
-            raise TypeError('custom FocalTransformer arch: embed_dims is the '
-                            'int C (stage i has C * 2^i channels), got '
-                            f'{settings["embed_dims"]!r}')
 
     def init_weights(self):
         super().init_weights()

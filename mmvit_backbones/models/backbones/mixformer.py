@@ -348,6 +348,7 @@ class MixFormer(HierarchicalBackbone):
                         _arch(96, [2, 4, 16, 12], [6, 12, 24, 48], 0.5)),
     }
     optional_arch_keys = dict(drop_path_rate=0.)
+    embed_dims_multiple = 2
 
     def __init__(self,
                  arch: Union[str, dict] = 'b4',
@@ -381,7 +382,7 @@ class MixFormer(HierarchicalBackbone):
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         depths = settings['depths']
-        dims = [settings['embed_dims'] * 2**i for i in range(self.num_stages)]
+        dims = self._doubling_dims(settings)
         self.num_features = dims
 
         self.patch_embed = ConvStem(in_channels, dims[0], norm_cfg)
@@ -405,20 +406,8 @@ class MixFormer(HierarchicalBackbone):
             if i < self.num_stages - 1:
                 downsample = ConvMerging(dims[i], dims[i + 1], norm_cfg)
             self.stages.append(BackboneStage(blocks, downsample, with_cp))
-        self.out_norms = out_norms
-        if out_norms:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+        self._add_out_norms(out_norms, dict(type='LN'), dims)
         self._freeze_stages()
-
-    @classmethod
-    def _check_custom_arch(cls, settings: dict) -> None:
-        embed_dims = settings['embed_dims']
-        if not isinstance(embed_dims, int) or embed_dims < 2 \
-                or embed_dims % 2:
-            raise ValueError('custom MixFormer arch: embed_dims is the even '
-                             'int C (stage i has C * 2^i channels), got '
-                             f'{embed_dims!r}')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
