@@ -10,14 +10,22 @@ SCOPES = {
     'mmseg': 'mmseg.registry',
     'mmpretrain': 'mmpretrain.registry',
 }
+# Each family by a small named variant.
+BACKBONES = {
+    'MAFormer': 's',
+    'CrossFormer': 't',
+    'FocalTransformer': 't',
+    'MixFormer': 'b0',
+}
 
 
+@pytest.mark.parametrize('backbone', BACKBONES)
 @pytest.mark.parametrize('scope', SCOPES)
-def test_backbone_builds_from_scope_by_bare_name(scope):
+def test_backbone_builds_from_scope_by_bare_name(scope, backbone):
     registry = pytest.importorskip(SCOPES[scope]).MODELS
-    model = registry.build(dict(type='MAFormer', arch='s'))
-    assert type(model).__name__ == 'MAFormer'
-    assert registry.get('MAFormer') is type(model)
+    model = registry.build(dict(type=backbone, arch=BACKBONES[backbone]))
+    assert type(model).__name__ == backbone
+    assert registry.get(backbone) is type(model)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])

@@ -1,0 +1,241 @@
+"""What every backbone of the package promises a dense-prediction framework,
+checked the same way for each family on a tiny custom arch: clear errors for
+bad arguments, no state carried between calls, independent batch items,
+``out_indices``, ``frozen_stages``, ``with_cp`` and the drop path schedule.
+
+Family-specific behaviour (attention against references, arch tables,
+parameters and FLOPs) is tested in each family's own module.
+"""
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Tuple
+
+import pytest
+import torch
+from torch import nn
+
+from mmvit_backbones.models.backbones import (CrossFormer, FocalTransformer,
+                                              MAFormer, MixFormer)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A tiny member of a backbone family and how to reach its parts."""
+    cls: type
+    arch: dict
+    kwargs: dict = field(default_factory=dict)
+    # An input size at which every parameter gets a gradient.
+    grad_size: Tuple[int, int] = (48, 40)
+    stem: Callable[[nn.Module], nn.Module] = lambda m: m.patch_embed
+
+    def build(self, **kwargs) -> nn.Module:
+        kwargs = {'drop_path_rate': 0., **self.kwargs, **kwargs}
+        model = self.cls(arch=self.arch, **kwargs)
+        model.init_weights()
+        return model.eval()
+
+    @property
+    def dims(self):
+        dims = self.arch['embed_dims']
+        return dims if isinstance(dims, list) else [dims * 2**i for i in range(4)]
+
+
+CROSSFORMER_V1 = dict(embed_dims=32, depths=[2, 2, 3, 2],
+                      num_heads=[1, 2, 2, 4], group_sizes=[3, 3, 3, 2],
+                      intervals=[4, 2, 2, 1])
+FAMILIES = {
+    'MAFormer': Family(
+        MAFormer,
+        dict(embed_dims=[16, 32, 48, 64], depths=[1, 2, 1, 1],
+             num_heads=[2, 2, 2, 4]),
+        grad_size=(48, 48),
+        stem=lambda m: m.stages[0].downsample),
+    'CrossFormer': Family(CrossFormer, CROSSFORMER_V1),
+    'CrossFormer++': Family(
+        CrossFormer,
+        dict(CROSSFORMER_V1, depths=[2, 1, 4, 2], amplitude_cooling=True,
+             lda_mode='region', intervals=[2, 2, 1, 1])),
+    'FocalTransformer': Family(
+        FocalTransformer,
+        dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4]),
+        grad_size=(130, 120)),  # stage-3 maps must exceed a window of 7
+    'MixFormer': Family(
+        MixFormer,
+        dict(embed_dims=16, depths=[1, 2, 2, 1], num_heads=[1, 2, 2, 4])),
+}
+families = pytest.mark.parametrize('family', FAMILIES.values(),
+                                   ids=list(FAMILIES))
+
+
+def randomise_norms(model: nn.Module) -> None:
+    """Random norm affine parameters and BatchNorm statistics, so that a
+    norm in the wrong mode or mixing batch items shows."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.)
+
+
+def drop_path_rates(model: nn.Module):
+    return [
+        getattr(block.drop_path, 'drop_prob', 0.) for stage in model.stages
+        for block in stage.blocks
+    ]
+
+
+# ------------------------------------------------------------ clear errors
+
+
+@families
+def test_unknown_arch_names_list_the_valid_ones(family):
+    name = family.cls.__name__
+    with pytest.raises(KeyError, match=f"Unknown {name} arch 'xxl'; choose "
+                       'one of') as error:
+        family.cls(arch='xxl')
+    assert all(repr(key) in str(error.value) for key in family.cls.arch_zoo)
+    with pytest.raises(TypeError, match='str or a dict'):
+        family.cls(arch=4)
+
+
+@families
+def test_bad_custom_archs_say_what_is_wrong(family):
+    with pytest.raises(KeyError, match=r"missing \['num_heads'\]"):
+        family.cls(arch=dict(embed_dims=family.arch['embed_dims'],
+                             depths=[1, 1, 1, 1]))
+    with pytest.raises(KeyError, match=r"unknown keys \['window'\]; valid"):
+        family.cls(arch=dict(family.arch, window=7))
+    with pytest.raises(ValueError, match='depths needs 4 positive ints'):
+        family.cls(arch=dict(family.arch, depths=[1, 1, 1]))
+    with pytest.raises(ValueError, match='num_heads needs 4'):
+        family.cls(arch=dict(family.arch, num_heads=[2, 2, 0, 2]))
+
+
+@families
+def test_bad_options_and_inputs_say_what_is_expected(family):
+    with pytest.raises(ValueError, match=r'out_indices must be .* \(0, 1, 2, '
+                       r'3\), got \(4,\)'):
+        family.build(out_indices=(4, ))
+    with pytest.raises(ValueError, match=r'frozen_stages must be in -1..4'):
+        family.build(frozen_stages=5)
+    with pytest.raises(ValueError, match=r'expects images shaped \(B, 3, H, '
+                       r'W\), got a tensor of shape \(1, 1, 32, 32\)'):
+        family.build()(torch.rand(1, 1, 32, 32))
+
+
+# ------------------------------------------------------- shapes and state
+
+
+@families
+def test_forward_keeps_no_state_between_sizes(family):
+    model = family.build()
+    fresh = copy.deepcopy(model)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    large = torch.rand(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = fresh(large)
+        model(torch.rand(1, 3, 20, 24))
+        model(torch.rand(1, 3, 5, 3))
+        got = model(large)
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(a, b)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+@families
+def test_batch_items_are_independent(family):
+    model = family.build()
+    randomise_norms(model)
+    x = torch.rand(3, 3, 45, 61)
+    with torch.no_grad():
+        batched = model(x)
+        single = model(x[1:2])
+    for a, b in zip(batched, single):
+        torch.testing.assert_close(a[1:2], b, atol=1e-5, rtol=1e-4)
+
+
+@families
+def test_out_indices_select_stages_and_their_norms(family):
+    model = family.build(out_indices=(1, 3))
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 40, 40))
+    assert [o.shape[1] for o in outs] == [family.dims[1], family.dims[3]]
+    assert all(o.is_contiguous() for o in outs)
+    assert not hasattr(model, 'norm0') and not hasattr(model, 'norm2')
+
+
+# ------------------------------------------------- training-related options
+
+
+@families
+def test_frozen_stages(family):
+    model = family.build(frozen_stages=2, out_indices=(0, 1, 2, 3)).train()
+    frozen = [family.stem(model), *model.stages[:2]]
+    trainable = list(model.stages[2:])
+    norms = [getattr(model, f'norm{i}', None) for i in range(4)]
+    frozen += [n for n in norms[:2] if n is not None]
+    trainable += [n for n in norms[2:] if n is not None]
+    for module in frozen:
+        assert not any(p.requires_grad for p in module.parameters())
+        assert not any(m.training for m in module.modules())
+    for module in trainable:
+        assert all(p.requires_grad for p in module.parameters())
+    buffers = {
+        n: b.clone()
+        for n, b in model.named_buffers() if n.startswith('stages.1.')
+    }
+    sum(o.mean() for o in model(torch.rand(2, 3, 40, 40))).backward()
+    for name, buffer in model.named_buffers():
+        if name in buffers:
+            torch.testing.assert_close(buffer, buffers[name])
+    only_stem = family.build(frozen_stages=0).train()
+    assert not any(p.requires_grad for p in family.stem(only_stem).parameters())
+    assert all(p.requires_grad for p in only_stem.stages[0].blocks.parameters())
+
+
+@families
+def test_with_cp_gives_the_same_outputs_and_gradients(family):
+    plain = family.build().train()
+    ckpt = copy.deepcopy(plain)
+    for stage in ckpt.stages:
+        stage.with_cp = True
+    x = torch.rand(2, 3, 41, 50)
+    grads = []
+    for model in (plain, ckpt):
+        outs = model(x)
+        sum(o.square().mean() for o in outs).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None)  # e.g. Focal rings on tiny maps
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    assert all(s.with_cp for s in family.build(with_cp=True).stages)
+
+
+@families
+def test_gradients_reach_every_parameter(family):
+    model = family.build().train()
+    outs = model(torch.rand(2, 3, *family.grad_size))
+    sum(o.mean() for o in outs).backward()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+@families
+def test_drop_path_grows_linearly_over_the_blocks(family):
+    model = family.build(drop_path_rate=0.4)
+    rates = drop_path_rates(model)
+    assert rates == pytest.approx(
+        torch.linspace(0, 0.4, sum(family.arch['depths'])).tolist())
+    model.eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(model(x), model(x)):
+            torch.testing.assert_close(a, b)
+    if 'drop_path_rate' in family.cls.optional_arch_keys:
+        # Without the argument, the arch's own rate (the variants' defaults).
+        arch_default = family.cls(arch=dict(family.arch, drop_path_rate=0.2))
+        assert drop_path_rates(arch_default)[-1] == pytest.approx(0.2)
