@@ -29,15 +29,18 @@ Usage::
 A second run with the same parameters finds the set in place and writes
 nothing. Only numpy and Pillow are needed.
 """
-import argparse
-import json
 import os
 import os.path as osp
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+                           clear_files, pixel_grid, regenerate)
 
 GENERATOR_VERSION = 1
 CLASSES = ('sky', 'ground', 'stripes', 'checkerboard', 'dots')
@@ -45,7 +48,6 @@ OTHER = 0
 SKY, GROUND, STRIPES, CHECKERBOARD, DOTS = range(1, len(CLASSES) + 1)
 TEXTURED_CLASSES = (STRIPES, CHECKERBOARD, DOTS)
 SPLITS = {'training': 'train', 'validation': 'val'}
-PARAMS_FILE = 'params.json'
 JPEG_QUALITY = 95
 
 MIN_SHAPE_FRACTION = 0.3
@@ -70,12 +72,6 @@ class MiniADE20KParams:
     def num_images(self, split):
         """Number of images in ``split`` ('training' or 'validation')."""
         return self.num_train if split == 'training' else self.num_val
-
-
-def pixel_grid(size):
-    """Return the x and y coordinates of the pixel centres of a square image."""
-    coords = np.arange(size, dtype=np.float64) + 0.5
-    return np.meshgrid(coords, coords)
 
 
 def random_colour(rng, avoid=None):
@@ -282,7 +278,7 @@ def generate_split(params, split, out_dir):
     """Write the images and label maps of ``split``."""
     for directory in (image_dir(out_dir, split), annotation_dir(out_dir, split)):
         os.makedirs(directory, exist_ok=True)
-        clear_files(directory)
+        clear_files(directory, ['.jpg', '.png'])
     for index in range(params.num_images(split)):
         rng = np.random.default_rng(split_seed(params, split, index))
         image, labels = render_scene(params, rng)
@@ -294,26 +290,8 @@ def generate_split(params, split, out_dir):
             osp.join(annotation_dir(out_dir, split), stem + '.png'))
 
 
-def clear_files(directory):
-    """Remove the images or label maps a previous run left in ``directory``."""
-    for name in os.listdir(directory):
-        if name.endswith(('.jpg', '.png')):
-            os.remove(osp.join(directory, name))
-
-
-def read_params(out_dir):
-    """The parameters recorded in ``out_dir``, or None."""
-    params_path = osp.join(out_dir, PARAMS_FILE)
-    if not osp.isfile(params_path):
-        return None
-    with open(params_path) as f:
-        return json.load(f)
-
-
-def is_up_to_date(params, out_dir):
-    """Whether ``out_dir`` already holds a complete set made with ``params``."""
-    if read_params(out_dir) != asdict(params):
-        return False
+def is_complete(params, out_dir):
+    """Whether ``out_dir`` holds every file of a set made with ``params``."""
     return all(
         osp.isdir(directory)
         and len(os.listdir(directory)) == params.num_images(split)
@@ -326,34 +304,23 @@ def generate_mini_ade20k(params, out_dir, force=False):
     """Generate the set under ``out_dir`` unless it is already there.
 
     Returns True when files were written, False when the existing set was kept.
-    The parameter file is written last, so an interrupted run is redone.
     """
-    if not force and is_up_to_date(params, out_dir):
-        return False
-    params_path = osp.join(out_dir, PARAMS_FILE)
-    if osp.exists(params_path):
-        os.remove(params_path)
-    for split in SPLITS:
-        generate_split(params, split, out_dir)
-    with open(params_path, 'w') as f:
-        json.dump(asdict(params), f, sort_keys=True)
-        f.write('\n')
-    return True
+
+    def write():
+        for split in SPLITS:
+            generate_split(params, split, out_dir)
+
+    return regenerate(params, osp.join(out_dir, PARAMS_FILE), write,
+                      lambda: is_complete(params, out_dir), force)
 
 
 def parse_args():
     """Command-line options; defaults are the ones the mini configs expect."""
     defaults = MiniADE20KParams()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='data/mini_ade20k',
-                        help='output directory')
+    parser = argument_parser(__doc__.splitlines()[0], defaults,
+                             'data/mini_ade20k')
     parser.add_argument('--num-train', type=int, default=defaults.num_train)
     parser.add_argument('--num-val', type=int, default=defaults.num_val)
-    parser.add_argument('--image-size', type=int, default=defaults.image_size,
-                        help='side of the square images in pixels')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the set is already there')
     return parser.parse_args()
 
 

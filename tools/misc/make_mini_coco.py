@@ -16,21 +16,23 @@ Usage::
 A second run with the same parameters finds the set in place and writes
 nothing. Only numpy, Pillow and pycocotools are needed.
 """
-import argparse
-import json
 import os
 import os.path as osp
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+                           clear_files, pixel_grid, regenerate, write_json)
+
 GENERATOR_VERSION = 1
 CLASSES = ('circle', 'rectangle', 'triangle')
 SPLITS = ('train', 'val')
-PARAMS_FILE = 'params.json'
 
 MIN_SIZE_FRACTION = 0.18
 MAX_SIZE_FRACTION = 0.42
@@ -54,12 +56,6 @@ class MiniCocoParams:
     def num_images(self, split):
         """Number of images in ``split``."""
         return self.num_train if split == 'train' else self.num_val
-
-
-def pixel_grid(size):
-    """Return the x and y coordinates of the pixel centres of a square image."""
-    coords = np.arange(size, dtype=np.float64) + 0.5
-    return np.meshgrid(coords, coords)
 
 
 def circle_mask(xs, ys, centre, size, rng):
@@ -215,21 +211,8 @@ def annotation_path(out_dir, split):
     return osp.join(out_dir, 'annotations', f'instances_{split}.json')
 
 
-def write_json(obj, path):
-    """Write ``obj`` as JSON with a stable key order."""
-    with open(path, 'w') as f:
-        json.dump(obj, f, sort_keys=True, separators=(',', ':'))
-        f.write('\n')
-
-
-def is_up_to_date(params, out_dir):
-    """Whether ``out_dir`` already holds a complete set made with ``params``."""
-    params_path = osp.join(out_dir, PARAMS_FILE)
-    if not osp.isfile(params_path):
-        return False
-    with open(params_path) as f:
-        if json.load(f) != asdict(params):
-            return False
+def is_complete(params, out_dir):
+    """Whether ``out_dir`` holds every file of a set made with ``params``."""
     return all(
         osp.isfile(annotation_path(out_dir, split))
         and len(os.listdir(osp.join(out_dir, split))) == params.num_images(split)
@@ -240,43 +223,26 @@ def generate_mini_coco(params, out_dir, force=False):
     """Generate the set under ``out_dir`` unless it is already there.
 
     Returns True when files were written, False when the existing set was kept.
-    The parameter file is written last, so an interrupted run is redone.
     """
-    if not force and is_up_to_date(params, out_dir):
-        return False
-    params_path = osp.join(out_dir, PARAMS_FILE)
-    if osp.exists(params_path):
-        os.remove(params_path)
-    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
-    for split in SPLITS:
-        clear_pngs(osp.join(out_dir, split))
-        write_json(generate_split(params, split, out_dir),
-                   annotation_path(out_dir, split))
-    write_json(asdict(params), params_path)
-    return True
 
+    def write():
+        os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+        for split in SPLITS:
+            clear_files(osp.join(out_dir, split), ['.png'])
+            write_json(generate_split(params, split, out_dir),
+                       annotation_path(out_dir, split))
 
-def clear_pngs(image_dir):
-    """Remove the PNG files a previous run left in ``image_dir``."""
-    if not osp.isdir(image_dir):
-        return
-    for name in os.listdir(image_dir):
-        if name.endswith('.png'):
-            os.remove(osp.join(image_dir, name))
+    return regenerate(params, osp.join(out_dir, PARAMS_FILE), write,
+                      lambda: is_complete(params, out_dir), force)
 
 
 def parse_args():
     """Command-line options; defaults are the ones the demo config expects."""
     defaults = MiniCocoParams()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='data/mini_coco', help='output directory')
+    parser = argument_parser(__doc__.splitlines()[0], defaults,
+                             'data/mini_coco')
     parser.add_argument('--num-train', type=int, default=defaults.num_train)
     parser.add_argument('--num-val', type=int, default=defaults.num_val)
-    parser.add_argument('--image-size', type=int, default=defaults.image_size,
-                        help='side of the square images in pixels')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
-    parser.add_argument('--force', action='store_true',
-                        help='regenerate even if the set is already there')
     return parser.parse_args()
 
 

@@ -28,21 +28,23 @@ Usage::
     python tools/misc/make_mini_imagenet.py            # data/mini_imagenet
     python tools/misc/make_mini_imagenet.py --out DIR --train-per-class 20
 """
-import argparse
-import json
 import os
 import os.path as osp
 import shutil
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+                           regenerate)
+
 GENERATOR_VERSION = 1
 CLASSES = ('disc', 'ring', 'square', 'triangle', 'cross', 'bars')
 SPLITS = ('train', 'val')
-PARAMS_FILE = 'params.json'
 SPLIT_IDS = {'train': 0, 'val': 1}
 
 MIN_SIZE_FRACTION = 0.35  # shape diameter relative to the image side
@@ -200,18 +202,8 @@ def write_lines(lines: List[str], path: str) -> None:
         f.write('\n'.join(lines) + '\n')
 
 
-def params_path(out_dir: str) -> str:
-    return osp.join(out_dir, 'meta', PARAMS_FILE)
-
-
-def is_up_to_date(params: MiniImageNetParams, out_dir: str) -> bool:
-    """Whether ``out_dir`` holds a complete set made with ``params``."""
-    path = params_path(out_dir)
-    if not osp.isfile(path):
-        return False
-    with open(path) as f:
-        if json.load(f) != asdict(params):
-            return False
+def is_complete(out_dir: str) -> bool:
+    """Whether ``out_dir`` holds the annotation lists of every split."""
     return all(
         osp.isfile(osp.join(out_dir, 'meta', f'{split}.txt'))
         for split in SPLITS)
@@ -220,45 +212,30 @@ def is_up_to_date(params: MiniImageNetParams, out_dir: str) -> bool:
 def generate_mini_imagenet(params: MiniImageNetParams,
                            out_dir: str,
                            force: bool = False) -> Dict[str, int]:
-    """Create (or keep) the set in ``out_dir``; return images per split.
+    """Create (or keep) the set in ``out_dir``; return images per split."""
 
-    The parameters file is written last, so an interrupted run is redone.
-    """
-    counts = {split: params.per_class(split) * len(CLASSES)
-              for split in SPLITS}
-    if not force and is_up_to_date(params, out_dir):
-        return counts
-    for part in (*SPLITS, 'meta'):
-        shutil.rmtree(osp.join(out_dir, part), ignore_errors=True)
-    os.makedirs(osp.join(out_dir, 'meta'))
-    for split in SPLITS:
-        lines = generate_split(params, split, out_dir)
-        write_lines(lines, osp.join(out_dir, 'meta', f'{split}.txt'))
-    write_lines(list(CLASSES), osp.join(out_dir, 'meta', 'classes.txt'))
-    with open(params_path(out_dir), 'w') as f:
-        json.dump(asdict(params), f, indent=2)
-    return counts
+    def write():
+        for part in (*SPLITS, 'meta'):
+            shutil.rmtree(osp.join(out_dir, part), ignore_errors=True)
+        os.makedirs(osp.join(out_dir, 'meta'))
+        for split in SPLITS:
+            lines = generate_split(params, split, out_dir)
+            write_lines(lines, osp.join(out_dir, 'meta', f'{split}.txt'))
+        write_lines(list(CLASSES), osp.join(out_dir, 'meta', 'classes.txt'))
+
+    regenerate(params, osp.join(out_dir, 'meta', PARAMS_FILE), write,
+               lambda: is_complete(out_dir), force)
+    return {split: params.per_class(split) * len(CLASSES) for split in SPLITS}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args():
     defaults = MiniImageNetParams()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        '--out', default='data/mini_imagenet', help='output directory')
+    parser = argument_parser(__doc__.splitlines()[0], defaults,
+                             'data/mini_imagenet')
     parser.add_argument(
         '--train-per-class', type=int, default=defaults.train_per_class)
     parser.add_argument(
         '--val-per-class', type=int, default=defaults.val_per_class)
-    parser.add_argument(
-        '--image-size',
-        type=int,
-        default=defaults.image_size,
-        help='side of the square images in pixels')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='regenerate even if the set is up to date')
     return parser.parse_args()
 
 
