@@ -10,7 +10,7 @@ demo: setup
 	bash tools/run_demo.sh
 
 demo-seg: setup
-	bash tools/run_seg_demo.sh
+	bash tools/run_demo.sh configs/mixformer/fpn_mixformer-b1_4xb4-80k_mini-ade20k.py
 
 test: setup
 	$(PY) -m pytest tests

@@ -1,7 +1,7 @@
 # Demo: the MixFormer-B1 Semantic FPN of
 # fpn_mixformer-b1_4xb4-80k_ade20k-512x512.py trained from scratch on
 # mini-ADE20K (tools/misc/make_mini_ade20k.py), small enough to train and
-# evaluate on a 2-core CPU in minutes (tools/run_seg_demo.sh). Only the data,
+# evaluate on a 2-core CPU in minutes (tools/run_demo.sh CONFIG). Only the data,
 # the image size, the number of classes and the schedule differ from the
 # ADE20K config, and the backbone's BatchNorms train; the backbone and the
 # heads are the same.
@@ -37,7 +37,7 @@ model = dict(
     decode_head=dict(num_classes=len(metainfo['classes'])))
 
 # Schedule: from scratch with 2 processes x 4 images. No validation during
-# training; tools/run_seg_demo.sh evaluates the final checkpoint with
+# training; tools/run_demo.sh evaluates the final checkpoint with
 # tools/test.py.
 max_iters = 1000
 train_cfg = dict(max_iters=max_iters, val_begin=max_iters + 1)

@@ -1,7 +1,7 @@
 # Demo: the MixFormer-B1 UPerNet of
 # upernet_mixformer-b1_8xb2-160k_ade20k-512x512.py trained from scratch on
 # mini-ADE20K (tools/misc/make_mini_ade20k.py), small enough to train and
-# evaluate on a 2-core CPU in minutes (tools/run_seg_demo.sh CONFIG). Only
+# evaluate on a 2-core CPU in minutes (tools/run_demo.sh CONFIG). Only
 # the data, the image size, the number of classes, the width of the decode
 # head and the schedule differ from the ADE20K config.
 _base_ = './upernet_mixformer-b1_8xb2-160k_ade20k-512x512.py'
@@ -41,7 +41,7 @@ model = dict(
     auxiliary_head=dict(num_classes=num_classes))
 
 # Schedule: from scratch with 2 processes x 4 images. No validation during
-# training; tools/run_seg_demo.sh evaluates the final checkpoint with
+# training; tools/run_demo.sh evaluates the final checkpoint with
 # tools/test.py.
 max_iters = 1000
 train_cfg = dict(max_iters=max_iters, val_begin=max_iters + 1)
