@@ -32,31 +32,6 @@ def all_configs():
         if '_base_' not in path.relative_to(CONFIG_DIR).parts)
 
 
-def cache_package_config_lookups():
-    """Resolving an ``mmdet::``/``mmseg::`` base parses every metafile of
-    the package (about 0.7 s on the CI machine, several times per config);
-    the answer only depends on the base's name, so remember it. Returns the
-    function that undoes this."""
-    original = Config.__dict__['_get_cfg_path']
-    resolve = original.__func__
-
-    @functools.lru_cache(maxsize=None)
-    def resolve_package_path(cfg_path):
-        return resolve(cfg_path, '')
-
-    def cached(cfg_path, filename):
-        if '::' in cfg_path:
-            return resolve_package_path(cfg_path)
-        return resolve(cfg_path, filename)
-
-    Config._get_cfg_path = staticmethod(cached)
-
-    def restore():
-        Config._get_cfg_path = original
-
-    return restore
-
-
 @functools.lru_cache(maxsize=None)
 def load(config):
     """The parsed config (configs/<config>), shared by the tests; callers

@@ -13,10 +13,10 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
-from config_helpers import (CONFIG_DIR, all_configs, batch_for, build,
-                            cache_package_config_lookups, load)
+from config_helpers import CONFIG_DIR, all_configs, batch_for, build, load
 from mmvit_backbones.models.backbones import (CrossFormer, FocalTransformer,
                                               MixFormer)
+from mmvit_backbones.utils.config import package_config_lookups_cached
 
 CONFIGS = all_configs()
 VARIANTS = {
@@ -77,9 +77,8 @@ def fast_and_single_threaded():
     package base lookups remembered across configs."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    restore = cache_package_config_lookups()
-    yield
-    restore()
+    with package_config_lookups_cached():
+        yield
     torch.set_num_threads(threads)
 
 

@@ -35,7 +35,6 @@ Examples::
     python tools/misc/model_zoo.py --force --configs 'configs/focal/*'
 """
 import argparse
-import contextlib
 import fnmatch
 import functools
 import hashlib
@@ -48,14 +47,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
-                    Tuple)
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import mmengine.config.config as mmengine_config
-import mmengine.config.utils as mmengine_config_utils
 import yaml
 from mmengine.config import Config
-from mmengine.fileio import load
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -63,6 +58,8 @@ sys.path.insert(0, str(REPO))
 import mmvit_backbones  # noqa: E402,F401  (registers the backbones)
 from mmvit_backbones.utils.complexity import (  # noqa: E402
     model_complexity, model_params)
+from mmvit_backbones.utils.config import (  # noqa: E402
+    package_config_lookups_cached)
 
 CONFIG_ROOT = REPO / 'configs'
 ZOO_DOC = REPO / 'docs' / 'model_zoo.md'
@@ -341,53 +338,6 @@ class ZooConfig:
         return PaperRow(key, numbers, str(row.get('src', '')), alternate)
 
 
-@functools.lru_cache(maxsize=None)
-def _package_configs(package_path: str) -> Dict[str, dict]:
-    """Config name -> first model entry of an installed package's metafiles.
-
-    What ``mmengine.config.utils._get_cfg_metainfo`` builds on every call,
-    built once per package.
-    """
-    mim = os.path.join(package_path, '.mim')
-    configs: Dict[str, dict] = {}
-    for metafile in load(os.path.join(mim, 'model-index.yml'))['Import']:
-        for model in load(os.path.join(mim, metafile))['Models']:
-            if 'Config' in model:
-                name = model['Config'].partition('/')[-1]
-                configs.setdefault(name, model)
-    return configs
-
-
-def _cached_cfg_metainfo(package_path: str, cfg_path: str) -> dict:
-    """Drop-in for ``_get_cfg_metainfo`` reading :func:`_package_configs`."""
-    configs = _package_configs(package_path)
-    if cfg_path not in configs:
-        raise ValueError(f'Expected configs: {configs.keys()}, but got '
-                         f'{cfg_path}')
-    return configs[cfg_path]
-
-
-@contextlib.contextmanager
-def package_lookups_cached() -> Iterator[None]:
-    """Look each installed package up once while loading configs.
-
-    For every ``mmdet::`` reference in a config MMEngine scans the installed
-    distributions (``is_installed``) and parses every metafile of the
-    package (about 200 YAML files for mmdet); the two took most of the 0.5-3
-    s each config took to load, and most of the time of ``--check``.
-    """
-    originals = (mmengine_config_utils._get_cfg_metainfo,
-                 mmengine_config.is_installed)
-    mmengine_config_utils._get_cfg_metainfo = _cached_cfg_metainfo
-    mmengine_config.is_installed = functools.lru_cache(maxsize=None)(
-        originals[1])
-    try:
-        yield
-    finally:
-        (mmengine_config_utils._get_cfg_metainfo,
-         mmengine_config.is_installed) = originals
-
-
 def config_files(root: Path = CONFIG_ROOT) -> List[Path]:
     """Every config under ``configs/<family>/`` (base folders excluded)."""
     return sorted(path for path in root.glob('*/*.py')
@@ -411,7 +361,7 @@ def classify(stem: str) -> Optional[Tuple[ConfigKind, str]]:
 @functools.lru_cache(maxsize=None)
 def load_config(path: str) -> Config:
     """``Config.fromfile(path)``, loaded once per process."""
-    with package_lookups_cached():
+    with package_config_lookups_cached():
         return Config.fromfile(str(REPO / path))
 
 
