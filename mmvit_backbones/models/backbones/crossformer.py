@@ -18,7 +18,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (DynamicPositionBias, PreNormBlock, attend, merge_heads,
+from ..layers import (DynamicPositionBias, PreNormBlock, attend,
                       tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, TokenPyramidBackbone
@@ -115,13 +115,27 @@ def group_tokens(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
     return x.reshape(-1, gh * gw, C)
 
 
-def ungroup_tokens(groups: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
-    """Inverse of :func:`group_tokens`: -> (B, Hp, Wp, C)."""
-    C = groups.shape[-1]
+def group_heads(qkv: torch.Tensor, layout: GroupLayout,
+                num_heads: int) -> Tuple[torch.Tensor, ...]:
+    """(B, Hp, Wp, 3C) padded map of q, k, v -> q, k, v, each (B * groups,
+    heads, Gh * Gw, C / heads) and contiguous, grouped as
+    :func:`group_tokens` in one copy."""
+    B = qkv.shape[0]
     (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
-    x = groups.view(-1, rh, rw, i, i, gh, gw, C)
-    x = x.permute(0, 1, 5, 3, 2, 6, 4, 7)
-    return x.reshape(-1, *layout.padded, C)
+    head_dims = qkv.shape[-1] // (3 * num_heads)
+    x = qkv.view(B, rh, gh, i, rw, gw, i, 3, num_heads, head_dims)
+    x = x.permute(7, 0, 1, 4, 3, 6, 8, 2, 5, 9)
+    return x.reshape(3, -1, num_heads, gh * gw, head_dims).unbind(0)
+
+
+def ungroup_heads(out: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
+    """Inverse of :func:`group_heads` for one of its tensors: (B * groups,
+    heads, Gh * Gw, d) -> (B, Hp, Wp, heads * d), in one copy."""
+    _, heads, _, head_dims = out.shape
+    (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
+    x = out.view(-1, rh, rw, i, i, heads, gh, gw, head_dims)
+    x = x.permute(0, 1, 6, 3, 2, 7, 4, 5, 8)
+    return x.reshape(-1, *layout.padded, heads * head_dims)
 
 
 @lru_cache(maxsize=64)
@@ -217,17 +231,14 @@ class CrossFormerAttention(nn.Module):
         qkv = self.qkv(x).view(B, H, W, 3 * C)
         if (Hp, Wp) != (H, W):
             qkv = F.pad(qkv, (0, 0, 0, Wp - W, 0, Hp - H))
-        groups = group_tokens(qkv, layout)
-        n = groups.shape[1]
-        q, k, v = groups.view(-1, n, 3, self.num_heads,
-                              C // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = group_heads(qkv, layout, self.num_heads)
         bias = self.position_bias(layout.group)
         padding = padding_bias(layout, hw, x.device)
         if padding is not None:
             bias = (bias + padding).repeat(B, 1, 1, 1)
         out = attend(q, k, v, bias.to(q.dtype),
                      self.attn_drop if self.training else 0.)
-        out = ungroup_tokens(merge_heads(out), layout)[:, :H, :W]
+        out = ungroup_heads(out, layout)[:, :H, :W]
         return self.proj_drop(self.proj(out.reshape(B, L, C)))
 
 
