@@ -103,29 +103,33 @@ def group_layout(hw: Tuple[int, int],
                        (group_size, group_size), interval)
 
 
-def group_tokens(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
-    """(B, Hp, Wp, C) padded map -> (B * groups, Gh * Gw, C).
+def lattice_view(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
+    """(B, Hp, Wp, C) padded map -> view (B, Rh, Rw, I, I, Gh, Gw, C).
 
     Groups are ordered (image, region row, region column, row phase, column
-    phase), tokens row-major inside a group. One reshape/permute copy.
+    phase), tokens row-major inside a group; no copy.
     """
     B, _, _, C = x.shape
     (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
-    x = x.view(B, rh, gh, i, rw, gw, i, C).permute(0, 1, 4, 3, 6, 2, 5, 7)
-    return x.reshape(-1, gh * gw, C)
+    return x.view(B, rh, gh, i, rw, gw, i, C).permute(0, 1, 4, 3, 6, 2, 5, 7)
+
+
+def group_tokens(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
+    """(B, Hp, Wp, C) padded map -> (B * groups, Gh * Gw, C), grouped as
+    :func:`lattice_view` in one copy."""
+    gh, gw = layout.group
+    return lattice_view(x, layout).reshape(-1, gh * gw, x.shape[-1])
 
 
 def group_heads(qkv: torch.Tensor, layout: GroupLayout,
                 num_heads: int) -> Tuple[torch.Tensor, ...]:
     """(B, Hp, Wp, 3C) padded map of q, k, v -> q, k, v, each (B * groups,
     heads, Gh * Gw, C / heads) and contiguous, grouped as
-    :func:`group_tokens` in one copy."""
-    B = qkv.shape[0]
-    (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
-    head_dims = qkv.shape[-1] // (3 * num_heads)
-    x = qkv.view(B, rh, gh, i, rw, gw, i, 3, num_heads, head_dims)
-    x = x.permute(7, 0, 1, 4, 3, 6, 8, 2, 5, 9)
-    return x.reshape(3, -1, num_heads, gh * gw, head_dims).unbind(0)
+    :func:`lattice_view` in one copy."""
+    gh, gw = layout.group
+    x = lattice_view(qkv, layout).unflatten(-1, (3, num_heads, -1))
+    x = x.permute(7, 0, 1, 2, 3, 4, 8, 5, 6, 9)
+    return x.reshape(3, -1, num_heads, gh * gw, x.shape[-1]).unbind(0)
 
 
 def ungroup_heads(out: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
@@ -365,7 +369,6 @@ class CrossScaleEmbedding(nn.Module):
         hw = tuple(x.shape[2:])
         x = x.flatten(2).transpose(1, 2)
         return (x if self.norm_first else self.norm(x)), hw
-
 
     @staticmethod
     def _project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -613,7 +616,6 @@ class CrossFormer(TokenPyramidBackbone):
             self.stages.append(BackboneStage(blocks, downsample, with_cp))
         self._add_out_norms(out_norms, norm_cfg, dims)
         self._freeze_stages()
-
 
 
 def _ceil_div(a: int, b: int) -> int:

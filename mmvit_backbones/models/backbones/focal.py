@@ -540,7 +540,6 @@ class FocalTransformer(TokenPyramidBackbone):
         self._add_out_norms(out_norms, norm_cfg, dims)
         self._freeze_stages()
 
-
     def init_weights(self):
         super().init_weights()
         if self.init_cfg is not None:
