@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from backbone_helpers import randomise_norms
 from mmvit_backbones.models.backbones import (CrossFormer, FocalTransformer,
                                               MAFormer, MixFormer)
 
@@ -65,19 +66,6 @@ FAMILIES = {
 }
 families = pytest.mark.parametrize('family', FAMILIES.values(),
                                    ids=list(FAMILIES))
-
-
-def randomise_norms(model: nn.Module) -> None:
-    """Random norm affine parameters and BatchNorm statistics, so that a
-    norm in the wrong mode or mixing batch items shows."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.)
 
 
 def drop_path_rates(model: nn.Module):

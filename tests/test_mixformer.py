@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backbone_helpers import randomise_norms
 from mmvit_backbones.models.backbones.mixformer import (MixFormer,
                                                         MixingAttention,
                                                         MixingBlock)
@@ -39,19 +40,6 @@ def tiny(**kwargs):
 
 def ceil_div(a, b):
     return -(-a // b)
-
-
-def randomise_norms(module):
-    """Random BatchNorm statistics and affine parameters, so that a test
-    notices a norm that is skipped, misplaced or in the wrong mode."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.)
 
 
 # ---------------------------------------------------------------- arch zoo
