@@ -19,7 +19,8 @@ the input shape). A run counts only configs whose model has no stored count;
 two configs with the same model (1x and 3x schedules) share one. Parameters
 (seconds per model) are counted for every config first; FLOPs follow, the
 configs of paper rows first, and ``--params-only`` skips them. A model whose
-FLOPs are not counted yet shows '—' and the docs say how many are missing.
+FLOPs are not counted yet shows 'not counted' and the docs say how many
+are missing.
 
 Examples::
 
@@ -427,9 +428,9 @@ def has_flops(counted: Optional[dict]) -> bool:
 def count(config: ZooConfig, flops: bool = True) -> dict:
     """Count params and (if ``flops``) FLOPs of ``config`` at its paper
     input size."""
-    start = time.perf_counter()
     if not flops:
         return dict(params=model_params(config.cfg))
+    start = time.perf_counter()
     result = model_complexity(config.cfg, config.kind.input_shape)
     return dict(
         params=result.params,
