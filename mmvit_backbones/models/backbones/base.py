@@ -158,6 +158,29 @@ class HierarchicalBackbone(BaseModule):
                              f', got {frozen_stages}')
         return frozen_stages
 
+    def _init_arch(self, arch: Union[str, dict], in_channels: int,
+                   out_indices: Sequence[int], frozen_stages: int) -> dict:
+        """Parse ``arch`` and check and set the attributes every family has
+        (``arch_settings``, ``in_channels``, ``out_indices``,
+        ``frozen_stages``); returns the settings."""
+        self.arch_settings = self._parse_arch(arch)
+        self.in_channels = in_channels
+        self.out_indices = self._check_indices(out_indices)
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
+        return self.arch_settings
+
+    def _drop_path_rates(
+            self, drop_path_rate: Optional[float]) -> List[List[float]]:
+        """Stochastic depth of each block, one list per stage, growing
+        linearly from 0 to ``drop_path_rate`` (None: the arch's) over all
+        blocks of the network."""
+        if drop_path_rate is None:
+            drop_path_rate = self.arch_settings['drop_path_rate']
+        depths = self.arch_settings['depths']
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        starts = [sum(depths[:i]) for i in range(len(depths))]
+        return [rates[s:s + d] for s, d in zip(starts, depths)]
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(

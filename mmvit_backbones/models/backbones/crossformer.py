@@ -563,7 +563,8 @@ class CrossFormer(TokenPyramidBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_arch(arch, in_channels, out_indices,
+                                   frozen_stages)
         self.group_sizes = self._per_stage(
             'group_sizes', settings['group_sizes']
             if group_sizes is None else group_sizes)
@@ -571,19 +572,13 @@ class CrossFormer(TokenPyramidBackbone):
             'intervals', settings['intervals']
             if intervals is None else intervals)
         self.lda_mode = settings['lda_mode'] if lda_mode is None else lda_mode
-        if drop_path_rate is None:
-            drop_path_rate = settings['drop_path_rate']
-        self.arch_settings = settings
-        self.in_channels = in_channels
-        self.out_indices = self._check_indices(out_indices)
-        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
         dims = self._doubling_dims(settings)
         self.num_features = dims
 
         self.patch_embed = CrossScaleEmbedding(in_channels, dims[0],
                                                stem_kernel_sizes, 4, norm_cfg)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self._drop_path_rates(drop_path_rate)
         self.stages = nn.ModuleList()
         for i, depth in enumerate(depths):
             blocks = [
@@ -601,7 +596,7 @@ class CrossFormer(TokenPyramidBackbone):
                     qkv_bias=qkv_bias,
                     drop=drop_rate,
                     attn_drop=attn_drop_rate,
-                    drop_path=dpr[sum(depths[:i]) + j],
+                    drop_path=dpr[i][j],
                     norm_cfg=norm_cfg) for j in range(depth)
             ]
             downsample = None

@@ -499,15 +499,10 @@ class FocalTransformer(TokenPyramidBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
+        settings = self._init_arch(arch, in_channels, out_indices,
+                                   frozen_stages)
         self.expand_sizes = self._per_stage('expand_sizes', expand_sizes, 0)
         self.focal_windows = self._per_stage('focal_windows', focal_windows)
-        if drop_path_rate is None:
-            drop_path_rate = settings['drop_path_rate']
-        self.arch_settings = settings
-        self.in_channels = in_channels
-        self.out_indices = self._check_indices(out_indices)
-        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         depths = settings['depths']
         dims = self._doubling_dims(settings)
         self.num_features = dims
@@ -515,8 +510,7 @@ class FocalTransformer(TokenPyramidBackbone):
 
         self.patch_embed = FocalPatchEmbed(in_channels, dims[0], *stem,
                                            norm_cfg)
-        total = sum(depths)
-        dpr = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
+        dpr = self._drop_path_rates(drop_path_rate)
         self.stages = nn.ModuleList()
         for i, depth in enumerate(depths):
             blocks = [
@@ -529,7 +523,7 @@ class FocalTransformer(TokenPyramidBackbone):
                                       qkv_bias=qkv_bias,
                                       drop=drop_rate,
                                       attn_drop=attn_drop_rate,
-                                      drop_path=dpr[sum(depths[:i]) + j],
+                                      drop_path=dpr[i][j],
                                       norm_cfg=norm_cfg) for j in range(depth)
             ]
             downsample = None

@@ -352,26 +352,23 @@ class MAFormer(HierarchicalBackbone):
                  norm_cfg: dict = dict(type='LN'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
-        self.in_channels = in_channels
-        dims = self.arch_settings['embed_dims']
-        depths = self.arch_settings['depths']
-        heads = self.arch_settings['num_heads']
+        settings = self._init_arch(arch, in_channels, out_indices,
+                                   frozen_stages)
+        dims = settings['embed_dims']
+        depths = settings['depths']
+        heads = settings['num_heads']
         if len(stripe_widths) != self.num_maf_stages:
             raise ValueError('stripe_widths needs one width per MAF stage '
                              f'(2), got {stripe_widths}')
-        self.out_indices = self._check_indices(out_indices)
-        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.num_features = dims
 
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self._drop_path_rates(drop_path_rate)
         self.stages = nn.ModuleList()
         for i, (dim, depth, num_heads) in enumerate(zip(dims, depths, heads)):
             if i == 0:
                 downsample = ConvEmbed(in_channels, dim, 7, 4, norm_cfg)
             else:
                 downsample = ConvEmbed(dims[i - 1], dim, 3, 2, norm_cfg)
-            block_dpr = dpr[sum(depths[:i]):sum(depths[:i + 1])]
             common = dict(
                 embed_dims=dim,
                 num_heads=num_heads,
@@ -389,12 +386,12 @@ class MAFormer(HierarchicalBackbone):
                         shift=j % 2 == 1,
                         gld_ref_size=gld_ref_size,
                         gld_ratio=gld_ratio,
-                        drop_path=block_dpr[j],
+                        drop_path=dpr[i][j],
                         **common) for j in range(depth)
                 ]
             else:
                 blocks = [
-                    ViTBlock(drop_path=block_dpr[j], **common)
+                    ViTBlock(drop_path=dpr[i][j], **common)
                     for j in range(depth)
                 ]
             self.stages.append(MAFormerStage(downsample, blocks, with_cp))

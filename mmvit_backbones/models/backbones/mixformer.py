@@ -368,25 +368,20 @@ class MixFormer(HierarchicalBackbone):
                  with_cp: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        settings = self._parse_arch(arch)
-        if drop_path_rate is None:
-            drop_path_rate = settings['drop_path_rate']
+        settings = self._init_arch(arch, in_channels, out_indices,
+                                   frozen_stages)
         if window_size < 1 or dwconv_kernel_size < 1 \
                 or dwconv_kernel_size % 2 == 0:
             raise ValueError('window_size must be positive and '
                              'dwconv_kernel_size a positive odd number, got '
                              f'{window_size} and {dwconv_kernel_size}')
-        self.arch_settings = settings
-        self.in_channels = in_channels
-        self.out_indices = self._check_indices(out_indices)
-        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         depths = settings['depths']
         dims = self._doubling_dims(settings)
         self.num_features = dims
 
         self.patch_embed = ConvStem(in_channels, dims[0], norm_cfg)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = self._drop_path_rates(drop_path_rate)
         self.stages = nn.ModuleList()
         for i, depth in enumerate(depths):
             blocks = [
@@ -399,7 +394,7 @@ class MixFormer(HierarchicalBackbone):
                     qkv_bias=qkv_bias,
                     drop=drop_rate,
                     attn_drop=attn_drop_rate,
-                    drop_path=dpr[sum(depths[:i]) + j],
+                    drop_path=dpr[i][j],
                     norm_cfg=norm_cfg) for j in range(depth)
             ]
             downsample = None
