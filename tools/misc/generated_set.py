@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import os.path as osp
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -65,15 +65,21 @@ def pixel_grid(size: int):
     return np.meshgrid(coords, coords)
 
 
-def argument_parser(description: str, defaults,
-                    out: str) -> argparse.ArgumentParser:
-    """Options every generator takes (``--out``, ``--image-size``,
-    ``--seed``, ``--force``), defaults from the ``defaults`` params."""
+def params_from_command_line(description: str, defaults, out: str):
+    """The output directory, ``--force`` and the set's parameters from the
+    command line: one option per field of the ``defaults`` dataclass
+    (``num_train`` -> ``--num-train``) except ``version``.
+
+    Returns ``(params, out_dir, force)``.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--out', default=out, help='output directory')
-    parser.add_argument('--image-size', type=int, default=defaults.image_size,
-                        help='side of the square images in pixels')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the set is already there')
-    return parser
+    names = [f.name for f in fields(defaults) if f.name != 'version']
+    for name in names:
+        parser.add_argument('--' + name.replace('_', '-'), type=int,
+                            default=getattr(defaults, name))
+    args = parser.parse_args()
+    params = replace(defaults, **{name: getattr(args, name) for name in names})
+    return params, args.out, args.force

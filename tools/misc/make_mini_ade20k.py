@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
                            clear_files, pixel_grid, regenerate)
 
 GENERATOR_VERSION = 1
@@ -314,28 +314,18 @@ def generate_mini_ade20k(params, out_dir, force=False):
                       lambda: is_complete(params, out_dir), force)
 
 
-def parse_args():
-    """Command-line options; defaults are the ones the mini configs expect."""
-    defaults = MiniADE20KParams()
-    parser = argument_parser(__doc__.splitlines()[0], defaults,
-                             'data/mini_ade20k')
-    parser.add_argument('--num-train', type=int, default=defaults.num_train)
-    parser.add_argument('--num-val', type=int, default=defaults.num_val)
-    return parser.parse_args()
-
-
 def main():
-    """Generate (or keep) the set and say which happened."""
-    args = parse_args()
-    params = MiniADE20KParams(num_train=args.num_train, num_val=args.num_val,
-                              image_size=args.image_size, seed=args.seed)
+    """Generate (or keep) the set and say which happened; the defaults of
+    the options are the ones the mini configs expect."""
+    params, out, force = params_from_command_line(
+        __doc__.splitlines()[0], MiniADE20KParams(), 'data/mini_ade20k')
     start = time.perf_counter()
-    if generate_mini_ade20k(params, args.out, force=args.force):
-        print(f'mini-ade20k written to {args.out} '
+    if generate_mini_ade20k(params, out, force=force):
+        print(f'mini-ade20k written to {out} '
               f'({params.num_train} training, {params.num_val} validation '
               f'images, {time.perf_counter() - start:.1f}s)')
     else:
-        print(f'mini-ade20k already up to date in {args.out}')
+        print(f'mini-ade20k already up to date in {out}')
 
 
 if __name__ == '__main__':

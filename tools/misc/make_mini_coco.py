@@ -27,7 +27,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
                            clear_files, pixel_grid, regenerate, write_json)
 
 GENERATOR_VERSION = 1
@@ -236,29 +236,18 @@ def generate_mini_coco(params, out_dir, force=False):
                       lambda: is_complete(params, out_dir), force)
 
 
-def parse_args():
-    """Command-line options; defaults are the ones the demo config expects."""
-    defaults = MiniCocoParams()
-    parser = argument_parser(__doc__.splitlines()[0], defaults,
-                             'data/mini_coco')
-    parser.add_argument('--num-train', type=int, default=defaults.num_train)
-    parser.add_argument('--num-val', type=int, default=defaults.num_val)
-    return parser.parse_args()
-
-
 def main():
-    """Generate (or keep) the set and say which happened."""
-    args = parse_args()
-    params = MiniCocoParams(num_train=args.num_train, num_val=args.num_val,
-                            image_size=args.image_size, seed=args.seed)
+    """Generate (or keep) the set and say which happened; the defaults of
+    the options are the ones the demo config expects."""
+    params, out, force = params_from_command_line(
+        __doc__.splitlines()[0], MiniCocoParams(), 'data/mini_coco')
     start = time.perf_counter()
-    written = generate_mini_coco(params, args.out, force=args.force)
-    if written:
-        print(f'mini-coco written to {args.out} '
+    if generate_mini_coco(params, out, force=force):
+        print(f'mini-coco written to {out} '
               f'({params.num_train} train, {params.num_val} val images, '
               f'{time.perf_counter() - start:.1f}s)')
     else:
-        print(f'mini-coco already up to date in {args.out}')
+        print(f'mini-coco already up to date in {out}')
 
 
 if __name__ == '__main__':

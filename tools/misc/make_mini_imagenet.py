@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, argument_parser,  # noqa: E402
+from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
                            regenerate)
 
 GENERATOR_VERSION = 1
@@ -228,26 +228,12 @@ def generate_mini_imagenet(params: MiniImageNetParams,
     return {split: params.per_class(split) * len(CLASSES) for split in SPLITS}
 
 
-def parse_args():
-    defaults = MiniImageNetParams()
-    parser = argument_parser(__doc__.splitlines()[0], defaults,
-                             'data/mini_imagenet')
-    parser.add_argument(
-        '--train-per-class', type=int, default=defaults.train_per_class)
-    parser.add_argument(
-        '--val-per-class', type=int, default=defaults.val_per_class)
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
-    params = MiniImageNetParams(
-        train_per_class=args.train_per_class,
-        val_per_class=args.val_per_class,
-        image_size=args.image_size,
-        seed=args.seed)
-    counts = generate_mini_imagenet(params, args.out, args.force)
-    print(f'{args.out}: {len(CLASSES)} classes, '
+    """Generate (or keep) the set and print its size."""
+    params, out, force = params_from_command_line(
+        __doc__.splitlines()[0], MiniImageNetParams(), 'data/mini_imagenet')
+    counts = generate_mini_imagenet(params, out, force)
+    print(f'{out}: {len(CLASSES)} classes, '
           + ', '.join(f'{n} {split} images' for split, n in counts.items()))
 
 
