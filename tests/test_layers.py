@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import profile
 
-from mmvit_backbones.models.layers import PreNormBlock, attend
+from mmvit_backbones.models.layers import DropPath, PreNormBlock, attend
 
 
 def reference_attention(q, k, v, bias):
@@ -77,3 +77,45 @@ def test_pre_norm_block_computes_both_residual_branches():
     assert [name.split('.')[0] for name in block.state_dict()] == [
         'norm1', 'norm1', 'attn', 'norm2', 'norm2', 'mlp', 'mlp', 'mlp', 'mlp'
     ]
+
+
+def test_drop_path_drops_whole_samples_and_rescales_the_kept_ones():
+    torch.manual_seed(0)
+    drop_path = DropPath(0.25).train()
+    x = torch.randn(4000, 3, 5)
+    out = drop_path(x)
+    ratio = out / x
+    per_sample = ratio.flatten(1)
+    # every sample is either dropped (0) or kept and scaled by 1 / 0.75
+    assert torch.allclose(per_sample, per_sample[:, :1].expand_as(per_sample))
+    kept = per_sample[:, 0] != 0
+    torch.testing.assert_close(per_sample[kept, 0],
+                               torch.full((int(kept.sum()), ), 1 / 0.75))
+    assert abs(kept.float().mean().item() - 0.75) < 0.03
+    assert torch.equal(drop_path.eval()(x), x)
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_drop_path_add_branch_equals_adding_the_dropped_branch(training):
+    drop_path = DropPath(0.5).train(training)
+    x = torch.randn(16, 7, 8, requires_grad=True)
+    branch = torch.randn(16, 7, 8, requires_grad=True)
+    torch.manual_seed(1)
+    fused = drop_path.add_branch(x, branch)
+    fused_grads = torch.autograd.grad((fused * fused).sum(), (x, branch))
+    torch.manual_seed(1)
+    plain = x + drop_path(branch)
+    plain_grads = torch.autograd.grad((plain * plain).sum(), (x, branch))
+    torch.testing.assert_close(fused, plain)
+    torch.testing.assert_close(fused_grads, plain_grads)
+    # a strided branch (e.g. a crop of a padded map) works alike
+    wide = torch.randn(16, 9, 8)
+    torch.manual_seed(2)
+    cropped = drop_path.add_branch(x, wide[:, :7])
+    torch.manual_seed(2)
+    torch.testing.assert_close(cropped, x + drop_path(wide[:, :7]))
+
+
+def test_drop_path_refuses_a_probability_outside_0_1():
+    with pytest.raises(ValueError, match=r'drop_prob must be in \[0, 1\)'):
+        DropPath(1.0)

@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (ConvEmbed, CrossAttention, Mlp, MultiheadAttention,
-                      PreNormBlock, ShiftedWindowAttention, attend,
-                      merge_heads, padding_key_mask, tokens_to_map)
+from ..layers import (ConvEmbed, CrossAttention, DropPath, Mlp,
+                      MultiheadAttention, PreNormBlock, ShiftedWindowAttention,
+                      attend, merge_heads, padding_key_mask, tokens_to_map)
 from .base import HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -210,17 +209,17 @@ class MAFBlock(nn.Module):
         self.norm_global = build_norm_layer(norm_cfg, embed_dims)[1]
         self.fusion = CrossAttention(embed_dims, num_heads, qkv_bias,
                                      attn_drop, drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
         normed = self.norm1(x)
-        local = x + self.drop_path(self.local_attn(normed, hw))
-        local = local + self.drop_path(self.mlp(self.norm2(local)))
+        local = self.drop_path.add_branch(x, self.local_attn(normed, hw))
+        local = self.drop_path.add_branch(local, self.mlp(self.norm2(local)))
         global_tokens = self.gld(tokens_to_map(normed, hw))
         fused = self.fusion(
             self.norm_local(local), self.norm_global(global_tokens))
-        return local + self.drop_path(fused)
+        return self.drop_path.add_branch(local, fused)
 
 
 class ViTBlock(PreNormBlock):

@@ -278,8 +278,8 @@ class MixingBlock(PreNormBlock):
         """x: (B, H, W, C) -> (B, H, W, C)."""
         H, W = x.shape[1:3]
         mixed = self.attn(pad_to_multiple(self.norm1(x), *self.attn.window))
-        x = x + self.drop_path(mixed[:, :H, :W])
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = self.drop_path.add_branch(x, mixed[:, :H, :W])
+        return self.drop_path.add_branch(x, self.mlp(self.norm2(x)))
 
 
 def _arch(embed_dims, depths, num_heads, drop_path_rate):

@@ -1,6 +1,7 @@
 from .attention import (CrossAttention, MultiheadAttention, attend,
                         merge_heads, split_heads)
 from .block import PreNormBlock
+from .drop_path import DropPath
 from .dynamic_position_bias import DynamicPositionBias
 from .embed import ConvEmbed, tokens_to_map
 from .mlp import Mlp
@@ -12,7 +13,7 @@ from .window_attention import ShiftedWindowAttention
 
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
-    'split_heads', 'PreNormBlock', 'DynamicPositionBias', 'ConvEmbed',
+    'split_heads', 'PreNormBlock', 'DropPath', 'DynamicPositionBias', 'ConvEmbed',
     'tokens_to_map', 'Mlp', 'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention'

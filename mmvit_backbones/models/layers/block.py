@@ -1,7 +1,7 @@
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from torch import nn
 
+from .drop_path import DropPath
 from .mlp import Mlp
 
 
@@ -36,10 +36,9 @@ class PreNormBlock(nn.Module):
         self.attn = attn
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-        self.drop_path = (
-            DropPath(drop_path) if drop_path > 0 else nn.Identity())
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x, *args):
         """x: (..., C) -> (..., C); ``args`` go to the mixer (e.g. ``hw``)."""
-        x = x + self.drop_path(self.attn(self.norm1(x), *args))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = self.drop_path.add_branch(x, self.attn(self.norm1(x), *args))
+        return self.drop_path.add_branch(x, self.mlp(self.norm2(x)))
