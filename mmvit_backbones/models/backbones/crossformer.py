@@ -104,14 +104,15 @@ def group_layout(hw: Tuple[int, int],
 
 
 def lattice_view(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
-    """(B, Hp, Wp, C) padded map -> view (B, Rh, Rw, I, I, Gh, Gw, C).
+    """(B, Hp, Wp, *C) padded map -> view (B, Rh, Rw, I, I, Gh, Gw, *C).
 
     Groups are ordered (image, region row, region column, row phase, column
     phase), tokens row-major inside a group; no copy.
     """
-    B, _, _, C = x.shape
+    B, _, _, *channels = x.shape
     (rh, rw), (gh, gw), i = layout.regions, layout.group, layout.interval
-    return x.view(B, rh, gh, i, rw, gw, i, C).permute(0, 1, 4, 3, 6, 2, 5, 7)
+    x = x.view(B, rh, gh, i, rw, gw, i, *channels)
+    return x.permute(0, 1, 4, 3, 6, 2, 5, *range(7, x.dim()))
 
 
 def group_tokens(x: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
@@ -125,9 +126,13 @@ def group_heads(qkv: torch.Tensor, layout: GroupLayout,
                 num_heads: int) -> Tuple[torch.Tensor, ...]:
     """(B, Hp, Wp, 3C) padded map of q, k, v -> q, k, v, each (B * groups,
     heads, Gh * Gw, C / heads) and contiguous, grouped as
-    :func:`lattice_view` in one copy."""
+    :func:`lattice_view` in one copy.
+
+    The channels are split before the lattice view, not after: the backward
+    then needs two copies (stacking the gradients, and the lattice back into
+    the map) instead of three."""
     gh, gw = layout.group
-    x = lattice_view(qkv, layout).unflatten(-1, (3, num_heads, -1))
+    x = lattice_view(qkv.unflatten(-1, (3, num_heads, -1)), layout)
     x = x.permute(7, 0, 1, 2, 3, 4, 8, 5, 6, 9)
     return x.reshape(3, -1, num_heads, gh * gw, x.shape[-1]).unbind(0)
 
