@@ -10,7 +10,8 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import torch
 from torch import nn
@@ -35,6 +36,28 @@ class ConversionResult:
     state_dict: Dict[str, torch.Tensor]
     dropped: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
+
+
+def rename_state_dict(
+    official: Mapping[str, Any],
+    dropped_reason: Callable[[str], Optional[str]],
+    convert: Callable[[str, Any], Optional[Tuple[str, torch.Tensor]]],
+) -> ConversionResult:
+    """Sort an official state dict's entries into dropped (``dropped_reason``
+    gives a reason), unexpected (``convert`` returns None) and converted
+    (``convert`` returns our key and tensor)."""
+    result = ConversionResult(state_dict={})
+    for key, value in official.items():
+        if dropped_reason(key) is not None:
+            result.dropped.append(key)
+            continue
+        converted = convert(key, value)
+        if converted is None:
+            result.unexpected.append(key)
+        else:
+            ours, tensor = converted
+            result.state_dict[ours] = tensor
+    return result
 
 
 def matching_label(key: str, rules: Mapping[str, str]) -> Optional[str]:

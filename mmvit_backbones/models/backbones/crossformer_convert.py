@@ -14,8 +14,8 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from ...utils.conversion import (ConversionResult, matching_label, rewrite_key,
-                                 stage_depth)
+from ...utils.conversion import (ConversionResult, matching_label,
+                                 rename_state_dict, rewrite_key, stage_depth)
 from .crossformer import CrossFormer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -85,17 +85,12 @@ def convert_crossformer_state_dict(
     Returns:
         ConversionResult: The converted tensors and the keys left out.
     """
-    result = ConversionResult(state_dict={})
-    for key, value in official.items():
-        if dropped_reason(key) is not None:
-            result.dropped.append(key)
-            continue
+
+    def convert(key, value):
         ours = convert_key(key)
-        if ours is None:
-            result.unexpected.append(key)
-        else:
-            result.state_dict[ours] = value
-    return result
+        return None if ours is None else (ours, value)
+
+    return rename_state_dict(official, dropped_reason, convert)
 
 
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:

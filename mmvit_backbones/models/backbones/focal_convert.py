@@ -18,8 +18,8 @@ from typing import Dict, Mapping, Optional
 
 import torch
 
-from ...utils.conversion import (ConversionResult, matching_label, rewrite_key,
-                                 stage_depth)
+from ...utils.conversion import (ConversionResult, matching_label,
+                                 rename_state_dict, rewrite_key, stage_depth)
 from .focal import FocalTransformer
 
 _BLOCK = r'^layers\.(\d+)\.blocks\.(\d+)\.'
@@ -76,19 +76,15 @@ def convert_focal_state_dict(
         official (Mapping[str, Tensor]): The authors' state dict (the
             ``model`` entry of their files, or the bare dict).
     """
-    result = ConversionResult(state_dict={})
-    for key, value in official.items():
-        if dropped_reason(key) is not None:
-            result.dropped.append(key)
-            continue
+
+    def convert(key, value):
         ours = convert_key(key)
         if ours is None:
-            result.unexpected.append(key)
-            continue
-        if ours.endswith('attn.ring_bias'):
-            value = value.squeeze(0)
-        result.state_dict[ours] = value
-    return result
+            return None
+        return ours, value.squeeze(0) if ours.endswith('attn.ring_bias') \
+            else value
+
+    return rename_state_dict(official, dropped_reason, convert)
 
 
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ...utils.conversion import (ConversionResult, matching_label,
-                                 stage_depth)
+                                 rename_state_dict, stage_depth)
 from .mixformer import MixFormer
 
 PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
@@ -180,18 +180,15 @@ def convert_mixformer_state_dict(
     Returns:
         ConversionResult: The converted tensors and the keys left out.
     """
-    result = ConversionResult(state_dict={})
-    for key, value in official.items():
-        if dropped_reason(key) is not None:
-            result.dropped.append(key)
-            continue
+
+    def convert(key, value):
         converted = convert_key(key)
         if converted is None:
-            result.unexpected.append(key)
-            continue
+            return None
         ours, layout = converted
-        result.state_dict[ours] = convert_tensor(value, layout, ours)
-    return result
+        return ours, convert_tensor(value, layout, ours)
+
+    return rename_state_dict(official, dropped_reason, convert)
 
 
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict:
