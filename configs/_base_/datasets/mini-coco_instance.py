@@ -27,9 +27,10 @@ test_pipeline = [
 ]
 
 # The images are tiny, so loading them in the training process is cheaper on
-# a 2-core machine than feeding it from worker processes.
+# a 2-core machine than feeding it from worker processes. Four images per
+# process: see the schedule of the demo config.
 train_dataloader = dict(
-    batch_size=2,
+    batch_size=4,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
