@@ -1,5 +1,4 @@
 """Tests for FLOP/parameter counting and the two analysis tools."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from repo_helpers import load_script
 from mmvit_backbones.utils.complexity import (analyze_module,
                                               backbone_complexity,
                                               build_backbone, fixed_proposals,
@@ -15,16 +15,11 @@ from mmvit_backbones.utils.complexity import (analyze_module,
                                               parse_backbone_spec,
                                               parse_dict_expression)
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def load_tool(name: str):
     """Import ``tools/analysis_tools/<name>.py`` as a module."""
-    path = REPO / 'tools' / 'analysis_tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/analysis_tools/{name}.py')
 
 
 class Attention(nn.Module):

@@ -5,14 +5,13 @@ custom archs; the full variants are only built (parameter counts) or run at
 224x224 for the FLOP counts.
 """
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repo_helpers import load_script, read_key_list
 from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
     has_amplitude_cooling, space_to_depth_conv)
@@ -22,8 +21,6 @@ from mmvit_backbones.models.layers import DynamicPositionBias
 from mmvit_backbones.utils.complexity import backbone_complexity, count_params
 from mmvit_backbones.utils.conversion import extract_official_state_dict
 
-REPO = Path(__file__).resolve().parents[1]
-KEY_LISTS = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys'
 VARIANTS = {
     't': 'crossformer-t', 's': 'crossformer-s', 'b': 'crossformer-b',
     'l': 'crossformer-l', 'pp-s': 'crossformerpp-s', 'pp-b': 'crossformerpp-b',
@@ -61,19 +58,13 @@ def ceil_div(a, b):
 
 
 def load_converter_tool():
-    path = REPO / 'tools' / 'model_converters' / 'crossformer2mmvit.py'
-    spec = importlib.util.spec_from_file_location('crossformer2mmvit', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/crossformer2mmvit.py')
 
 
 def official_state_dict(name):
     """Random tensors with the exact keys/shapes of a spec key list."""
     state = {}
-    for line in (KEY_LISTS / f'{name}_official.txt').read_text().splitlines():
-        key, shape = line.split('\t')
-        shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+    for key, shape in read_key_list(f'{name}_official.txt'):
         if key.endswith('relative_position_index'):
             state[key] = torch.zeros(shape, dtype=torch.long)
         else:

@@ -1,39 +1,30 @@
 """Focal Transformer checkpoint converter on synthetic checkpoints carrying
 exactly the official keys and shapes (../shared/specs/checkpoint_keys/
 focal-t_official.txt), and a round trip through official names."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from repo_helpers import load_script, read_key_list
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     convert_focal_state_dict, infer_arch)
 
-REPO = Path(__file__).resolve().parents[1]
-KEY_LIST = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys' / \
-    'focal-t_official.txt'
+KEY_LIST = 'focal-t_official.txt'
 INDEX_BUFFERS = ('relative_position_index', 'valid_ind_rolled',
                  'relative_position_index_0')
 TINY = dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4])
 
 
 def load_converter_tool():
-    path = REPO / 'tools' / 'model_converters' / 'focal2mmvit.py'
-    spec = importlib.util.spec_from_file_location('focal2mmvit', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/focal2mmvit.py')
 
 
 def official_state_dict():
     """Random tensors with the exact keys/shapes of the Focal-T key list."""
     state = {}
-    for line in KEY_LIST.read_text().splitlines():
-        key, shape = line.split('\t')
-        shape = tuple(int(s) for s in shape.strip('()').split(',') if s)
+    for key, shape in read_key_list(KEY_LIST):
         if key.endswith(INDEX_BUFFERS):
             state[key] = torch.zeros(shape, dtype=torch.long)
         else:

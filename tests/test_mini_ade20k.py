@@ -4,7 +4,6 @@ The last test runs the real tools (tools/train.py, then tools/test.py) for
 two iterations on a few generated images and checks that mIoU is printed.
 """
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -17,8 +16,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from repo_helpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR = REPO / 'tools' / 'misc' / 'make_mini_ade20k.py'
 DATASET_CONFIG = REPO / 'configs' / '_base_' / 'datasets' / 'mini-ade20k.py'
 DEMO_CONFIGS = {
     'configs/mixformer/fpn_mixformer-b1_4xb4-80k_mini-ade20k.py':
@@ -28,16 +28,7 @@ DEMO_CONFIGS = {
 }
 
 
-def load_generator():
-    """Import tools/misc/make_mini_ade20k.py as a module."""
-    spec = importlib.util.spec_from_file_location('make_mini_ade20k',
-                                                  GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_script('tools/misc/make_mini_ade20k.py')
 SMALL = gen.MiniADE20KParams(num_train=6, num_val=3, seed=7)
 
 

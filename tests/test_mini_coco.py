@@ -1,6 +1,5 @@
 """Tests of the mini-COCO generator, its dataset config and the demo config."""
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from repo_helpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / 'tools' / 'misc' / 'make_mini_coco.py'
 DATASET_CONFIG = REPO / 'configs' / '_base_' / 'datasets' / 'mini-coco_instance.py'
@@ -22,15 +23,7 @@ DEMO_CONFIG = CONFIG_DIR / 'mask-rcnn_maformer-s_1x_mini-coco.py'
 COCO_CONFIG = CONFIG_DIR / 'mask-rcnn_maformer-s_1x_coco.py'
 
 
-def load_generator():
-    """Import tools/misc/make_mini_coco.py as a module."""
-    spec = importlib.util.spec_from_file_location('make_mini_coco', GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_script('tools/misc/make_mini_coco.py')
 SMALL = gen.MiniCocoParams(num_train=6, num_val=3, seed=7)
 
 

@@ -7,7 +7,6 @@ custom arch; the full variants are only built (parameter counts) or run at
 """
 import copy
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,14 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from backbone_helpers import randomise_norms
+from repo_helpers import read_key_list
 from mmvit_backbones.models.backbones.mixformer import (MixFormer,
                                                         MixingAttention,
                                                         MixingBlock)
 from mmvit_backbones.models.layers.norm import channel_norm
 from mmvit_backbones.utils.complexity import backbone_complexity, count_params
 
-KEY_LISTS = Path(__file__).resolve().parents[2] / 'shared' / 'specs' / \
-    'checkpoint_keys'
 TINY = dict(embed_dims=16, depths=[1, 2, 2, 1], num_heads=[1, 2, 2, 4])
 # Backbone-only parameters of the spec table (M). They include the
 # BatchNorm running means and variances (PaddlePaddle counts them).
@@ -320,13 +318,11 @@ def test_syncbn_builds_and_reverts():
 def official_param_count(name):
     """Trainable backbone parameters in an official key list."""
     total = 0
-    for line in (KEY_LISTS / f'{name}_official_paddle.txt').read_text(
-    ).splitlines():
-        key, shape = line.split('\t')
+    for key, shape in read_key_list(f'{name}_official_paddle.txt'):
         if key.startswith(('norm.', 'last_proj.', 'head.')) or key.endswith(
                 ('_mean', '_variance', 'relative_position_index')):
             continue
-        total += math.prod(int(s) for s in shape.strip('()').split(',') if s)
+        total += math.prod(shape)
     return total
 
 

@@ -2,44 +2,32 @@
 official keys and shapes, and a forward pass written directly on the official
 (PaddlePaddle-layout) weights that the converted model must reproduce.
 """
-import importlib.util
 import math
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from repo_helpers import load_script, read_key_list
 from mmvit_backbones.models.backbones.mixformer import MixFormer
 from mmvit_backbones.models.backbones.mixformer_convert import (
     PADDLE_NAME_TABLE, UnsafePickleError, convert_mixformer_state_dict,
     infer_arch, load_pdparams)
 
-REPO = Path(__file__).resolve().parents[1]
-KEY_LIST = (REPO.parent / 'shared' / 'specs' / 'checkpoint_keys' /
-            'mixformer-b4_official_paddle.txt')
+KEY_LIST = 'mixformer-b4_official_paddle.txt'
 WINDOW = 7
 
 
 def load_converter_tool():
-    path = REPO / 'tools' / 'model_converters' / 'mixformer2mmvit.py'
-    spec = importlib.util.spec_from_file_location('mixformer2mmvit', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/mixformer2mmvit.py')
 
 
 def official_key_list():
     """[(key, shape)] of the authors' B4 checkpoint, in file order."""
-    entries = []
-    for line in KEY_LIST.read_text().splitlines():
-        key, shape = line.split('\t')
-        entries.append(
-            (key, tuple(int(s) for s in shape.strip('()').split(',') if s)))
-    return entries
+    return read_key_list(KEY_LIST)
 
 
 def official_layout(C, depths, heads, classes=1000):

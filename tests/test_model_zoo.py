@@ -11,27 +11,18 @@
 Which config serves which paper row is the tool's ``CONFIG_KINDS`` table.
 """
 import copy
-import importlib.util
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
+from repo_helpers import load_script
 from mmvit_backbones.utils.complexity import model_params
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_tool():
-    """tools/misc/model_zoo.py as a module."""
-    path = REPO / 'tools' / 'misc' / 'model_zoo.py'
-    spec = importlib.util.spec_from_file_location('model_zoo_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-zoo = _load_tool()
+zoo = load_script('tools/misc/model_zoo.py')
 TABLES = zoo.load_paper_tables()
 PARAMS_TOLERANCE = 0.03
 # Paper rows checked with a wider band than PARAMS_TOLERANCE, and why.
