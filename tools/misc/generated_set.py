@@ -68,7 +68,8 @@ def pixel_grid(size: int):
 def params_from_command_line(description: str, defaults, out: str):
     """The output directory, ``--force`` and the set's parameters from the
     command line: one option per field of the ``defaults`` dataclass
-    (``num_train`` -> ``--num-train``) except ``version``.
+    (``num_train`` -> ``--num-train``, typed as its default) except
+    ``version``.
 
     Returns ``(params, out_dir, force)``.
     """
@@ -78,8 +79,9 @@ def params_from_command_line(description: str, defaults, out: str):
                         help='regenerate even if the set is already there')
     names = [f.name for f in fields(defaults) if f.name != 'version']
     for name in names:
-        parser.add_argument('--' + name.replace('_', '-'), type=int,
-                            default=getattr(defaults, name))
+        default = getattr(defaults, name)
+        parser.add_argument('--' + name.replace('_', '-'), type=type(default),
+                            default=default)
     args = parser.parse_args()
     params = replace(defaults, **{name: getattr(args, name) for name in names})
     return params, args.out, args.force

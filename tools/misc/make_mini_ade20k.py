@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
-                           clear_files, pixel_grid, regenerate)
+from generated_set import (PARAMS_FILE, clear_files,  # noqa: E402
+                           params_from_command_line, pixel_grid, regenerate)
 
 GENERATOR_VERSION = 1
 CLASSES = ('sky', 'ground', 'stripes', 'checkerboard', 'dots')

@@ -27,8 +27,9 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
-                           clear_files, pixel_grid, regenerate, write_json)
+from generated_set import (PARAMS_FILE, clear_files,  # noqa: E402
+                           params_from_command_line, pixel_grid, regenerate,
+                           write_json)
 
 GENERATOR_VERSION = 1
 CLASSES = ('circle', 'rectangle', 'triangle')

@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, params_from_command_line,  # noqa: E402
-                           regenerate)
+from generated_set import (PARAMS_FILE,  # noqa: E402
+                           params_from_command_line, regenerate)
 
 GENERATOR_VERSION = 1
 CLASSES = ('disc', 'ring', 'square', 'triangle', 'cross', 'bars')

@@ -81,8 +81,9 @@ def convert_focal_state_dict(
         ours = convert_key(key)
         if ours is None:
             return None
-        return ours, value.squeeze(0) if ours.endswith('attn.ring_bias') \
-            else value
+        if ours.endswith('attn.ring_bias'):
+            value = value.squeeze(0)
+        return ours, value
 
     return rename_state_dict(official, dropped_reason, convert)
 

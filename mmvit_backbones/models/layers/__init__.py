@@ -13,8 +13,8 @@ from .window_attention import ShiftedWindowAttention
 
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
-    'split_heads', 'PreNormBlock', 'DropPath', 'DynamicPositionBias', 'ConvEmbed',
-    'tokens_to_map', 'Mlp', 'channel_norm', 'channel_norm_nhwc',
+    'split_heads', 'PreNormBlock', 'DropPath', 'DynamicPositionBias',
+    'ConvEmbed', 'tokens_to_map', 'Mlp', 'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention'
 ]
