@@ -22,6 +22,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import load_checkpoint
 
+from repo_helpers import load_script
 from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
                                               checkpoint_safe_globals,
                                               refuse_unsafe_checkpoints,
@@ -305,6 +306,20 @@ def test_custom_class_in_checkpoint_is_refused(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='argparse.Namespace'):
         with refuse_unsafe_checkpoints(path):
             torch.load(path)
+
+
+@pytest.mark.parametrize('converter', ['crossformer2mmvit', 'focal2mmvit'])
+def test_weight_converters_refuse_unsafe_checkpoints(tmp_path, capsys,
+                                                     converter):
+    marker = tmp_path / 'executed'
+    path = write_checkpoint(tmp_path / 'evil.pth', hook=Payload(marker))
+    tool = load_script(f'tools/model_converters/{converter}.py')
+    assert tool.main([path, str(tmp_path / 'out.pth')]) == 2
+    message = capsys.readouterr().err
+    assert f'{os.system.__module__}.system' in message
+    assert '--trust-checkpoint' in message
+    assert not marker.exists()
+    assert not (tmp_path / 'out.pth').exists()
 
 
 def test_getattr_outside_history_buffer_is_refused(tmp_path):

@@ -8,6 +8,7 @@ built model, and the command-line report of
 import argparse
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
@@ -16,7 +17,7 @@ from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
 import torch
 from torch import nn
 
-from .checkpoint import refuse_unsafe_checkpoints
+from .checkpoint import UnsafeCheckpointError, refuse_unsafe_checkpoints
 
 TORCH_TRUST_HELP = ('unpickle SRC with weights_only=False (training '
                     'checkpoints pickle their config); only for files from a '
@@ -124,6 +125,42 @@ def extract_official_state_dict(
         others = [key for key in weights if not key.startswith('backbone.')]
         return backbone, others
     return dict(weights), []
+
+
+def convert_torch_checkpoint(
+    src: str, trust: bool, convert: Callable[[Dict[str, torch.Tensor]],
+                                             ConversionResult],
+    infer_arch: Callable[[Mapping[str, torch.Tensor]], Any]
+) -> Optional[Tuple[Dict[str, torch.Tensor], List[str], ConversionResult,
+                    Any]]:
+    """Load the authors' torch checkpoint ``src`` and convert its backbone.
+
+    Returns:
+        tuple | None: ``(official, skipped, result, arch)``: the official
+        backbone weights, the keys of a dense-prediction model's other
+        parts, ``convert(official)`` and ``infer_arch`` of its weights; None,
+        after printing why on stderr, when the file is refused or holds no
+        weights of the family.
+    """
+    try:
+        checkpoint = load_torch_checkpoint(src, trust)
+        official, skipped = extract_official_state_dict(checkpoint)
+        result = convert(official)
+        return official, skipped, result, infer_arch(result.state_dict)
+    except UnsafeCheckpointError as error:
+        print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
+              'the file comes from.', file=sys.stderr)
+    except KeyError as error:
+        print(f'{src}: {error.args[0]}', file=sys.stderr)
+    return None
+
+
+def skipped_notes(skipped: Sequence[str]) -> List[str]:
+    """The report's note on the neck/head keys a dense model file brings."""
+    if not skipped:
+        return []
+    return [f'Skipped: {len(skipped)} keys of the neck/heads of a '
+            'dense-prediction model (only the backbone is converted)']
 
 
 def compare_with_model(state_dict: Mapping[str, torch.Tensor],

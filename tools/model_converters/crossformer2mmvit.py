@@ -27,12 +27,10 @@ import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
 from mmvit_backbones.models.backbones.crossformer import CrossFormer
 from mmvit_backbones.models.backbones.crossformer_convert import (
     arch_name, convert_crossformer_state_dict, dropped_reason, infer_arch)
-from mmvit_backbones.utils.checkpoint import UnsafeCheckpointError
 from mmvit_backbones.utils.conversion import (TORCH_TRUST_HELP,
+                                              convert_torch_checkpoint,
                                               converter_arg_parser,
-                                              extract_official_state_dict,
-                                              load_torch_checkpoint,
-                                              save_and_report)
+                                              save_and_report, skipped_notes)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,30 +42,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def convert(args: argparse.Namespace) -> int:
     """Convert ``args.src`` to ``args.dst``, print the report, return the
     exit status."""
-    try:
-        checkpoint = load_torch_checkpoint(args.src, args.trust_checkpoint)
-        official, others = extract_official_state_dict(checkpoint)
-        result = convert_crossformer_state_dict(official)
-        arch = infer_arch(result.state_dict)
-    except UnsafeCheckpointError as error:
-        print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
-              'the file comes from.', file=sys.stderr)
+    converted = convert_torch_checkpoint(args.src, args.trust_checkpoint,
+                                         convert_crossformer_state_dict,
+                                         infer_arch)
+    if converted is None:
         return 2
-    except KeyError as error:
-        print(f'{args.src}: {error.args[0]}', file=sys.stderr)
-        return 2
+    official, skipped, result, arch = converted
     name = arch_name(arch)
     header = [
         f'Source: {args.src} ({len(official)} backbone keys)',
         f'Architecture: {name or "custom (no arch_zoo entry)"}: {arch}',
     ]
-    notes = []
-    if others:
-        notes.append(f'Skipped: {len(others)} keys of the neck/heads of a '
-                     'dense-prediction model (only the backbone is '
-                     'converted)')
     return save_and_report(args.src, args.dst, result, CrossFormer(arch), name,
-                           header, dropped_reason, notes)
+                           header, dropped_reason, skipped_notes(skipped))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

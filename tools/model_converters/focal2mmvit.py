@@ -29,12 +29,10 @@ import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     arch_name, convert_focal_state_dict, dropped_reason, infer_arch)
-from mmvit_backbones.utils.checkpoint import UnsafeCheckpointError
 from mmvit_backbones.utils.conversion import (TORCH_TRUST_HELP,
+                                              convert_torch_checkpoint,
                                               converter_arg_parser,
-                                              extract_official_state_dict,
-                                              load_torch_checkpoint,
-                                              save_and_report)
+                                              save_and_report, skipped_notes)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -46,18 +44,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def convert(args: argparse.Namespace) -> int:
     """Convert ``args.src`` to ``args.dst``, print the report, return the
     exit status."""
-    try:
-        checkpoint = load_torch_checkpoint(args.src, args.trust_checkpoint)
-        official, others = extract_official_state_dict(checkpoint)
-        result = convert_focal_state_dict(official)
-        settings = infer_arch(result.state_dict)
-    except UnsafeCheckpointError as error:
-        print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
-              'the file comes from.', file=sys.stderr)
+    converted = convert_torch_checkpoint(args.src, args.trust_checkpoint,
+                                         convert_focal_state_dict, infer_arch)
+    if converted is None:
         return 2
-    except KeyError as error:
-        print(f'{args.src}: {error.args[0]}', file=sys.stderr)
-        return 2
+    official, skipped, result, settings = converted
     name = arch_name(settings['arch'])
     header = [
         f'Source: {args.src} ({len(official)} backbone keys)',
@@ -66,11 +57,7 @@ def convert(args: argparse.Namespace) -> int:
     notes = [
         'Output norms norm0-norm2 are not in classification checkpoints: '
         'dense models initialise them'
-    ]
-    if others:
-        notes.append(f'Skipped: {len(others)} keys of the neck/heads of a '
-                     'dense-prediction model (only the backbone is '
-                     'converted)')
+    ] + skipped_notes(skipped)
     # Only the stage-4 output norm has weights (the classifier's final norm).
     model = FocalTransformer(**settings, out_indices=(3, ))
     return save_and_report(args.src, args.dst, result, model, name, header,
