@@ -109,6 +109,9 @@ def test_bad_options_and_inputs_say_what_is_expected(family):
         family.build(out_indices=(4, ))
     with pytest.raises(ValueError, match=r'frozen_stages must be in -1..4'):
         family.build(frozen_stages=5)
+    with pytest.raises(ValueError,
+                       match=r'drop_path_rate must be in \[0, 1\), got 1.5'):
+        family.build(drop_path_rate=1.5)
     with pytest.raises(ValueError, match=r'expects images shaped \(B, 3, H, '
                        r'W\), got a tensor of shape \(1, 1, 32, 32\)'):
         family.build()(torch.rand(1, 1, 32, 32))

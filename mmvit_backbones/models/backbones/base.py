@@ -176,6 +176,9 @@ class HierarchicalBackbone(BaseModule):
         blocks of the network."""
         if drop_path_rate is None:
             drop_path_rate = self.arch_settings['drop_path_rate']
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(
+                f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
         depths = self.arch_settings['depths']
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         starts = [sum(depths[:i]) for i in range(len(depths))]
