@@ -1,5 +1,6 @@
 """Tests for FLOP/parameter counting and the two analysis tools."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -294,6 +295,28 @@ def test_get_flops_cli_needs_one_target():
     get_flops = load_tool('get_flops')
     with pytest.raises(SystemExit):
         get_flops.parse_args(['--shape', '64'])
+
+
+BAD_SPECS = [
+    ('MAFormer:zz', r"Unknown MAFormer arch 'zz'; choose one of \["),
+    ('Nope:s', "'Nope' is not registered .* registered backbones: "),
+    ('dict(type=', 'cannot parse'),
+]
+
+
+@pytest.mark.parametrize('args, why', [
+    *[([tool, '--backbone', spec], why) for spec, why in BAD_SPECS
+      for tool in ('get_flops', 'benchmark')],
+    (['get_flops', '--backbone', 'MAFormer:s', '--cfg-options',
+      'drop_path_rate=2'], r'drop_path_rate must be in \[0, 1\), got 2'),
+])
+def test_bad_backbone_specs_exit_with_the_reason(args, why):
+    """A bad --backbone ends the tool with one line, not a traceback."""
+    tool, _, spec, *_ = args
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool(tool).main(args[1:])
+    assert re.match(rf'error: --backbone {re.escape(spec)}: .*{why}',
+                    str(exit_info.value))
 
 
 def test_benchmark_smoke(tmp_path, capsys):

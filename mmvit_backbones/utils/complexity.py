@@ -472,6 +472,24 @@ def build_backbone(backbone: Union[nn.Module, dict, str],
     return registry.build(cfg)
 
 
+def build_backbone_or_exit(spec: str,
+                           scope: str = 'mmdet',
+                           overrides: Optional[dict] = None) -> nn.Module:
+    """Build the backbone of a command-line ``--backbone`` spec.
+
+    ``overrides`` (``--cfg-options``) are merged into the parsed config. A
+    bad spec or setting (syntax, unknown type or arch, bad option) ends the
+    program with ``error: --backbone SPEC: why`` instead of a traceback.
+    """
+    try:
+        cfg = Config(parse_backbone_spec(spec))
+        cfg.merge_from_dict(overrides or {})
+        return build_backbone(cfg.to_dict(), scope)
+    except (KeyError, TypeError, ValueError) as error:
+        raise SystemExit(
+            f'error: --backbone {spec}: {error.args[0]}') from None
+
+
 def backbone_complexity(backbone: Union[nn.Module, dict, str],
                         shape: Union[int, Sequence[int]] = 224,
                         batch: int = 1,

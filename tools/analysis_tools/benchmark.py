@@ -30,6 +30,7 @@ import torch.nn as nn
 import mmvit_backbones  # noqa: F401  (registers this package's backbones)
 from mmvit_backbones.utils.complexity import (backbone_complexity,
                                               build_backbone,
+                                              build_backbone_or_exit,
                                               parse_backbone_spec)
 
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -500,6 +501,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     reference = None if args.reference.lower() == 'none' else args.reference
     specs = [spec for spec in args.backbone if spec != reference]
+    for spec in specs + ([reference] if reference else []):
+        build_backbone_or_exit(spec, args.scope)
     results = collect(specs, reference, args)
     print(format_table(results))
     if args.out:

@@ -14,13 +14,13 @@ fvcore); see mmvit_backbones/utils/complexity.py for the counting rules.
 import argparse
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import mmvit_backbones  # noqa: F401  (registers this package's backbones)
 from mmvit_backbones.utils.complexity import (ComplexityResult,
                                               backbone_complexity,
-                                              model_complexity,
-                                              parse_backbone_spec)
+                                              build_backbone_or_exit,
+                                              model_complexity)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,11 +61,9 @@ def count(args: argparse.Namespace) -> ComplexityResult:
     """Run the count the arguments ask for."""
     if args.config is not None:
         return model_complexity(args.config, args.shape, args.cfg_options)
-    backbone = Config(parse_backbone_spec(args.backbone))
-    if args.cfg_options:
-        backbone.merge_from_dict(args.cfg_options)
-    return backbone_complexity(
-        backbone.to_dict(), args.shape, batch=args.batch, scope=args.scope)
+    model = build_backbone_or_exit(args.backbone, args.scope,
+                                   args.cfg_options)
+    return backbone_complexity(model, args.shape, batch=args.batch)
 
 
 def format_report(result: ComplexityResult, by_operator: bool) -> str:
