@@ -117,6 +117,32 @@ def test_bad_options_and_inputs_say_what_is_expected(family):
         family.build()(torch.rand(1, 1, 32, 32))
 
 
+@families
+def test_pretrained_checkpoint_sharing_no_key_is_refused(family, tmp_path):
+    source = family.build()
+    official = {f'layers.{k}': v for k, v in source.state_dict().items()}
+    path = tmp_path / 'official.pth'
+    torch.save({'model': official}, path)
+    name = family.cls.__name__
+    with pytest.raises(ValueError, match=rf"of {name}: none of the 1 keys "
+                       rf".* \('model'\) is a {name} key .* "
+                       r"tools/model_converters/ .* prefix='backbone.'"):
+        family.build(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    torch.save({'state_dict': official}, path)
+    with pytest.raises(ValueError, match="has no keys under the prefix "
+                       "'backbone.'. Convert"):
+        family.build(init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                   prefix='backbone.'))
+    # A detector checkpoint whose backbone keys match loads.
+    detector = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    torch.save({'state_dict': {**detector, 'neck.w': torch.ones(1)}}, path)
+    loaded = family.build(init_cfg=dict(type='Pretrained',
+                                        checkpoint=str(path),
+                                        prefix='backbone.'))
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
 # ------------------------------------------------------- shapes and state
 
 

@@ -217,3 +217,26 @@ def refuse_unsafe_checkpoints(*candidates: Optional[str]) -> Iterator[None]:
         refusal = _refusal_in_local_file(candidates) or UnsafeCheckpointError(
             unsafe_checkpoint_message(_refused_globals_in_message(message)))
         raise refusal from None
+
+
+def checkpoint_keys(path: str, prefix: Optional[str] = None) -> List[str]:
+    """Names of the tensors that MMEngine's ``Pretrained`` init reads from
+    the local checkpoint ``path``.
+
+    As MMEngine: the dict under ``state_dict`` if there is one, else the
+    whole file; with ``prefix`` only the keys under it, stripped of it,
+    otherwise every key with a leading ``module.`` removed. The file is
+    memory-mapped, so tensor data is not read.
+    """
+    with refuse_unsafe_checkpoints(path):
+        try:
+            checkpoint = torch.load(path, map_location='cpu', mmap=True,
+                                    weights_only=True)
+        except RuntimeError:  # saved without the zip format: no mmap
+            checkpoint = torch.load(path, map_location='cpu',
+                                    weights_only=True)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        return [k[len(prefix):] for k in state_dict if k.startswith(prefix)]
+    return [re.sub(r'^module\.', '', k) for k in state_dict]

@@ -7,6 +7,7 @@ dicts, ``out_indices``, ``frozen_stages`` and the usual initialisation;
 messages for every family.
 """
 import copy
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,6 +18,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...utils.checkpoint import checkpoint_keys
 from ..layers import tokens_to_map
 
 
@@ -205,6 +207,7 @@ class HierarchicalBackbone(BaseModule):
         """``init_cfg`` if given, else truncated-normal Linear weights
         (std 0.02, zero bias) and unit / zero norm affine parameters."""
         if self.init_cfg is not None:
+            self._check_pretrained_keys()
             super().init_weights()
             return
         for module in self.modules():
@@ -215,6 +218,38 @@ class HierarchicalBackbone(BaseModule):
             elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+
+    def _check_pretrained_keys(self) -> None:
+        """Refuse a ``Pretrained`` init_cfg whose local checkpoint shares no
+        key with this backbone.
+
+        MMEngine would load it with a warning and keep every weight as
+        constructed, which is easy to miss in a training log: typically
+        the authors' weights before conversion, or a whole detector's
+        checkpoint without ``prefix='backbone.'``.
+        """
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                and os.path.isfile(str(cfg.get('checkpoint')))):
+            return
+        path, prefix = cfg['checkpoint'], cfg.get('prefix')
+        keys = checkpoint_keys(path, prefix)
+        own = list(self.state_dict())
+        if not set(keys).isdisjoint(own):
+            return
+        name = type(self).__name__
+        if keys:
+            found = (f'none of the {len(keys)} keys of {path!r} '
+                     f'({_examples(keys)}) is a {name} key '
+                     f'({_examples(own)})')
+        else:
+            found = f'{path!r} has no keys' + (
+                f' under the prefix {prefix!r}' if prefix else '')
+        hint = ("; for a detector or segmentor checkpoint, set "
+                "prefix='backbone.' in init_cfg" if not prefix else '')
+        raise ValueError(
+            f'Pretrained init_cfg of {name}: {found}. Convert the authors\' '
+            f'checkpoints with tools/model_converters/ first{hint}')
 
     def _frozen_modules(self) -> List[nn.Module]:
         """The stem, the first ``frozen_stages`` stages and their output
@@ -267,3 +302,9 @@ class TokenPyramidBackbone(HierarchicalBackbone):
             if stage.downsample is not None:
                 tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
         return tuple(outs)
+
+
+def _examples(keys: Sequence[str], count: int = 3) -> str:
+    """The first ``count`` of ``keys``, quoted, e.g. for an error message."""
+    shown = ', '.join(repr(key) for key in keys[:count])
+    return shown + (', ...' if len(keys) > count else '')
