@@ -162,10 +162,14 @@ def cpu_model_wrapper_cfg(cfg: Config) -> ConfigDict:
 
     The Runner passes ``device_ids=[LOCAL_RANK]`` to DistributedDataParallel,
     which rejects device ids for a CPU module; ``device_ids=None`` avoids it.
+    Buffers (BatchNorm statistics) are not synced in forward, as in
+    MMEngine's default wrapper; ``forward_sync_buffers=False`` says so with
+    torch's current argument (``broadcast_buffers`` is deprecated) and syncs
+    them once at the start.
     """
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
         type='MMDistributedDataParallel',
-        broadcast_buffers=False,
+        forward_sync_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
     if isinstance(wrapper_type, str):
