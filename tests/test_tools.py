@@ -24,6 +24,7 @@ from mmengine.runner import load_checkpoint
 
 from repo_helpers import load_script
 from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
+                                              checkpoint_keys,
                                               checkpoint_safe_globals,
                                               refuse_unsafe_checkpoints,
                                               register_checkpoint_safe_globals,
@@ -327,6 +328,18 @@ def test_getattr_outside_history_buffer_is_refused(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match=r'getattr\(.*tofile'):
         with refuse_unsafe_checkpoints(path):
             torch.load(path)
+
+
+@pytest.mark.parametrize('zipfile', [True, False])
+def test_checkpoint_keys_read_as_mmengine_pretrained_does(tmp_path, zipfile):
+    path = tmp_path / 'weights.pth'
+    weights = {'module.stem.weight': torch.ones(2), 'head.bias': torch.ones(1)}
+    torch.save({'state_dict': weights, 'meta': {}}, path,
+               _use_new_zipfile_serialization=zipfile)
+    assert checkpoint_keys(str(path)) == ['stem.weight', 'head.bias']
+    assert checkpoint_keys(str(path), prefix='module') == ['stem.weight']
+    torch.save(weights, path, _use_new_zipfile_serialization=zipfile)
+    assert checkpoint_keys(str(path), prefix='head.') == ['bias']
 
 
 def test_other_unpickling_errors_pass_through():
