@@ -360,6 +360,20 @@ def test_test_tool_exits_with_message_on_unsafe_checkpoint(
     assert not (tmp_path / 'executed').exists()
 
 
+def test_test_tool_refuses_a_checkpoint_of_another_model(
+        toy_dir, test_tool, tmp_path):
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'linear.weight': torch.ones(1, 2),
+                               'head.weight': torch.ones(3)}}, path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_tool(test_tool, str(toy_dir / 'toy.py'), str(path),
+                 '--work-dir', str(tmp_path))
+    assert str(exit_info.value.code) == (
+        f"error: '{path}' does not fit the model of the config: 1 of its 2 "
+        'parameters are not in it (linear.bias) and 1 of its keys are not '
+        'in the model (head.weight). Was it trained with another config?')
+
+
 @pytest.mark.parametrize(('flags', 'expected'), [
     ([], (False, None)),
     (['--resume'], (True, None)),

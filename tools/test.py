@@ -18,9 +18,14 @@ import argparse
 import copy
 import os
 import os.path as osp
+import sys
+from functools import partial
 from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
+from torch import nn
+
+from mmvit_backbones.utils.checkpoint import checkpoint_keys
 # tools/train.py, found next to this script, holds the shared setup
 from train import (add_common_arguments, build_runner, load_config,
                    prepare_distributed, run_guarded)
@@ -184,6 +189,35 @@ def check_checkpoint_exists(checkpoint: str) -> None:
         raise SystemExit(f'error: checkpoint {checkpoint!r} not found')
 
 
+def check_checkpoint_fits(model: nn.Module, checkpoint: str) -> None:
+    """Exit with the keys at fault if the local ``checkpoint`` lacks
+    parameters of ``model`` (which may be wrapped, e.g. by DDP or TTA).
+
+    MMEngine would only warn and test the weights the model was built
+    with, logging a meaningless mAP or mIoU.
+    """
+    if '://' in checkpoint:
+        return
+    model = getattr(model, 'module', model)
+    keys = set(checkpoint_keys(checkpoint))
+    names = [name for name, _ in model.named_parameters()]
+    missing = [name for name in names if name not in keys]
+    if not missing:
+        return
+    unknown = sorted(keys - set(model.state_dict()))
+    extra = (f' and {len(unknown)} of its keys are not in the model '
+             f'({_first(unknown)})' if unknown else '')
+    sys.exit(f'error: {checkpoint!r} does not fit the model of the config: '
+             f'{len(missing)} of its {len(names)} parameters are not in it '
+             f'({_first(missing)}){extra}. Was it trained with another '
+             'config?')
+
+
+def _first(names: Sequence[str], count: int = 3) -> str:
+    """The first ``count`` names, and '...' if there are more."""
+    return ', '.join(names[:count]) + (', ...' if len(names) > count else '')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of tools/test.py."""
     args = parse_args(argv)
@@ -203,6 +237,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     runner = build_runner(cfg)
     if scope == 'mmdet':
         add_detection_dump(runner, args.out)
+    run_guarded(partial(check_checkpoint_fits, runner.model, args.checkpoint),
+                [args.checkpoint])
     run_guarded(runner.test, [args.checkpoint])
 
 
