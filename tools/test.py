@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 from mmengine.config import Config, ConfigDict
 from torch import nn
 
-from mmvit_backbones.utils.checkpoint import checkpoint_keys
+from mmvit_backbones.utils.checkpoint import checkpoint_keys, first_keys
 # tools/train.py, found next to this script, holds the shared setup
 from train import (add_common_arguments, build_runner, load_config,
                    prepare_distributed, run_guarded)
@@ -206,16 +206,11 @@ def check_checkpoint_fits(model: nn.Module, checkpoint: str) -> None:
         return
     unknown = sorted(keys - set(model.state_dict()))
     extra = (f' and {len(unknown)} of its keys are not in the model '
-             f'({_first(unknown)})' if unknown else '')
+             f'({first_keys(unknown)})' if unknown else '')
     sys.exit(f'error: {checkpoint!r} does not fit the model of the config: '
              f'{len(missing)} of its {len(names)} parameters are not in it '
-             f'({_first(missing)}){extra}. Was it trained with another '
+             f'({first_keys(missing)}){extra}. Was it trained with another '
              'config?')
-
-
-def _first(names: Sequence[str], count: int = 3) -> str:
-    """The first ``count`` names, and '...' if there are more."""
-    return ', '.join(names[:count]) + (', ...' if len(names) > count else '')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

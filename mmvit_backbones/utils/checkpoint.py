@@ -19,7 +19,7 @@ import os
 import pickle
 import re
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -240,3 +240,11 @@ def checkpoint_keys(path: str, prefix: Optional[str] = None) -> List[str]:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         return [k[len(prefix):] for k in state_dict if k.startswith(prefix)]
     return [re.sub(r'^module\.', '', k) for k in state_dict]
+
+
+def first_keys(keys: Sequence[str], count: int = 3,
+               quote: bool = False) -> str:
+    """The first ``count`` of ``keys`` for an error message (``repr``-quoted
+    if ``quote``), followed by ``...`` when there are more."""
+    shown = [repr(key) if quote else key for key in keys[:count]]
+    return ', '.join(shown) + (', ...' if len(keys) > count else '')

@@ -18,7 +18,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...utils.checkpoint import checkpoint_keys
+from ...utils.checkpoint import checkpoint_keys, first_keys
 from ..layers import tokens_to_map
 
 
@@ -240,8 +240,8 @@ class HierarchicalBackbone(BaseModule):
         name = type(self).__name__
         if keys:
             found = (f'none of the {len(keys)} keys of {path!r} '
-                     f'({_examples(keys)}) is a {name} key '
-                     f'({_examples(own)})')
+                     f'({first_keys(keys, quote=True)}) is a {name} key '
+                     f'({first_keys(own, quote=True)})')
         else:
             found = f'{path!r} has no keys' + (
                 f' under the prefix {prefix!r}' if prefix else '')
@@ -303,8 +303,3 @@ class TokenPyramidBackbone(HierarchicalBackbone):
                 tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
         return tuple(outs)
 
-
-def _examples(keys: Sequence[str], count: int = 3) -> str:
-    """The first ``count`` of ``keys``, quoted, e.g. for an error message."""
-    shown = ', '.join(repr(key) for key in keys[:count])
-    return shown + (', ...' if len(keys) > count else '')
