@@ -17,7 +17,6 @@ from mmvit_backbones.utils.complexity import (analyze_module,
                                               parse_dict_expression)
 
 
-
 def load_tool(name: str):
     """Import ``tools/analysis_tools/<name>.py`` as a module."""
     return load_script(f'tools/analysis_tools/{name}.py')

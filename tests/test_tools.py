@@ -5,7 +5,6 @@ nothing here depends on the backbones) train for a few iterations on CPU
 through the real tools and an MMEngine Runner.
 """
 import argparse
-import importlib.util
 import os
 import pickle
 import socket
@@ -141,11 +140,7 @@ custom_hooks = [dict(type='ToolsTestKillHook', kill_after={KILL_AFTER})]
 
 def load_tool(name):
     """Import tools/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f'mmvit_tools_{name}',
-                                                  TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')
