@@ -1,10 +1,10 @@
-# Each target creates or reuses .venv (tools/setup_env.sh installs nothing on a second run).
+# Each target creates or reuses .venv (tools/setup/setup_env.sh installs nothing on a second run).
 PY := .venv/bin/python
 
 .PHONY: setup demo demo-seg test
 
 setup:
-	bash tools/setup_env.sh
+	bash tools/setup/setup_env.sh
 
 demo: setup
 	bash tools/run_demo.sh

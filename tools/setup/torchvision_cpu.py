@@ -1,4 +1,4 @@
-"""Make ``import torchvision`` work with the CPU build of torch.
+"""Make ``import torchvision`` work in an environment with the CPU build of torch.
 
 The only torchvision release for torch 2.13 (0.28.0, ``Requires-Dist:
 torch==2.13.0``) is published on PyPI as a CUDA build: its compiled extension
@@ -9,46 +9,54 @@ Python wrappers refuse to run the compiled ops), except for one thing:
 ``torchvision/_meta_registrations.py`` unconditionally registers fake kernels
 for ``torchvision::nms`` and ``torchvision::qnms``, and that fails with
 ``RuntimeError: operator torchvision::nms does not exist``. So ``import
-torchvision`` fails, and with it ``mmpretrain.models``,
-``mmpretrain.evaluation`` and ``mmpretrain.datasets`` (they import
-torchvision's transforms and box utilities at import time).
+torchvision`` fails, and with it ``mmpretrain.models``, ``mmdet.models``'
+data preprocessors, ``mmseg.models`` and mmengine's ``collect_env``.
 
-:func:`ensure_torchvision_importable` repairs exactly that, and only when the
-extension really cannot be loaded:
+This is a repair of the environment, not of mmvit_backbones: the set-up
+(``tools/setup/setup_env.sh``) runs ``python torchvision_cpu.py install``,
+which copies this file into the environment's ``site-packages`` as
+``mmvit_torchvision_cpu.py`` with a ``.pth`` line that imports it at start-up,
+but only when ``import torchvision`` fails there. At start-up it only adds an
+import hook (no torch import); the first ``import torchvision`` then
 
-* it declares the operator schemas the extension would have registered
-  (``torchvision::nms``, ``roi_align``, ``deform_conv2d``, ...; copied from
-  torchvision 0.28's C++ ``m.def`` strings) in a ``torch.library`` fragment,
-  so torchvision's import-time registrations find them;
-* every declared operator gets a kernel that raises
+* loads ``torchvision/_C`` as torchvision would; if that works, nothing else
+  happens (a matching torchvision was installed since);
+* otherwise declares the operator schemas the extension would have registered
+  (``torchvision::nms``, ``roi_align``, ``deform_conv2d``, ...; torchvision
+  0.28's C++ ``m.def`` strings) in a ``torch.library`` fragment, so
+  torchvision's import-time registrations find them;
+* gives every declared operator a kernel that raises
   :class:`TorchvisionOpsUnavailableError`, so nothing computes silently wrong
-  results;
-* torchvision's ``_assert_has_ops()`` (called by ``torchvision.ops.nms``,
-  ``roi_pool``, ``deform_conv2d``, ...) is made to raise the same error, which
-  says why the ops are missing and what to use instead (``mmcv.ops``).
+  results, and makes torchvision's ``_assert_has_ops()`` (called by
+  ``torchvision.ops.nms``, ``roi_pool``, ``deform_conv2d``, ...) raise the same
+  error, which says why the ops are missing and what to use instead
+  (``mmcv.ops``).
 
 ``torchvision.extension._has_ops()`` stays False, so torchvision keeps taking
 its own pure-PyTorch paths where it has them (``torchvision.ops.roi_align``
-and ``box_iou`` for instance still work). When the extension loads (a CUDA
-machine with a matching torchvision, or a CPU torchvision build) nothing is
-changed. See ``docs/torchvision_cpu.md``.
+and ``box_iou`` still work). ``python torchvision_cpu.py remove`` takes it out
+of the environment again. See ``docs/torchvision_cpu.md``.
 """
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import logging
 import os
+import shutil
+import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 from typing import Callable, Optional
-
-import torch
 
 __all__ = [
     'TorchvisionOpsUnavailableError', 'ensure_torchvision_importable',
     'torchvision_shim_active'
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger('mmvit_torchvision_cpu')
+
+#: The name under which the set-up installs this file in site-packages.
+MODULE_NAME = 'mmvit_torchvision_cpu'
 
 #: Set to 1 to turn the shim off (``import torchvision`` then fails as usual
 #: when its extension cannot be loaded).
@@ -132,10 +140,10 @@ class TorchvisionOpsUnavailableError(RuntimeError):
 _state: Optional[str] = None
 _load_error: str = ''
 _shim_lib = None  # keeps the torch.library registrations alive
-_hook = None
 
 
 def _message(op: Optional[str] = None) -> str:
+    import torch
     if op is None:
         what = 'The compiled torchvision ops (nms, roi_align, ...) are'
         instead = ('mmcv.ops (nms, batched_nms, roi_align, roi_pool, '
@@ -150,8 +158,8 @@ def _message(op: Optional[str] = None) -> str:
         why += '; the PyPI torchvision wheels are CUDA builds'
     return (f'{what} unavailable: the compiled extension of torchvision '
             f'{version} cannot be loaded with this torch {torch.__version__} '
-            f'({why}). mmvit_backbones only declared the operator names so '
-            f'that the pure-Python parts of torchvision (transforms, '
+            f'({why}). This environment only declared the operator names '
+            f'(tools/setup/torchvision_cpu.py) so that the pure-Python parts of torchvision (transforms, '
             f'box_iou, the roi_align fallback) import and run. Use {instead} '
             f'instead (mmcv 2.1.0 built with its ops runs them on CPU), or '
             f'install a torchvision build that matches this torch (see '
@@ -189,18 +197,24 @@ def _assert_has_ops_replacement(has_ops: Callable[[], bool]) -> Callable:
     return _assert_has_ops
 
 
-class _ExtensionModuleHook(importlib.abc.MetaPathFinder):
-    """Replace ``torchvision.extension._assert_has_ops`` right after that
-    module executes, before ``torchvision.ops`` imports the name."""
+class _TorchvisionImportHook(importlib.abc.MetaPathFinder):
+    """Run :func:`ensure_torchvision_importable` at the first ``import
+    torchvision``, and replace ``torchvision.extension._assert_has_ops`` right
+    after that module executes, before ``torchvision.ops`` imports the name.
+
+    It stays in ``sys.meta_path`` (removing a finder while the import system
+    iterates over the list would skip the next one) and is inert once done.
+    """
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != 'torchvision.extension':
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _PatchingLoader(spec.loader)
-        return spec
+        if fullname == 'torchvision' and _state is None:
+            ensure_torchvision_importable()
+        elif fullname == 'torchvision.extension' and _state == 'shimmed':
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -214,20 +228,20 @@ class _PatchingLoader(importlib.abc.Loader):
     def exec_module(self, module):
         self._loader.exec_module(module)
         module._assert_has_ops = _assert_has_ops_replacement(module._has_ops)
-        _remove_hook()
 
     def __getattr__(self, name):  # get_code, get_source, ... for tools
         return getattr(self._loader, name)
 
 
-def _remove_hook() -> None:
-    global _hook
-    if _hook is not None and _hook in sys.meta_path:
-        sys.meta_path.remove(_hook)
-    _hook = None
+def install_import_hook() -> None:
+    """Put the hook first in ``sys.meta_path`` (once); imports no torch. The
+    ``.pth`` line of the installed copy calls it at interpreter start-up."""
+    if not any(isinstance(f, _TorchvisionImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchvisionImportHook())
 
 
 def _op_exists(name: str) -> bool:
+    import torch
     try:
         torch._C._dispatch_find_schema_or_throw(f'torchvision::{name}', '')
     except RuntimeError:
@@ -244,6 +258,7 @@ def _try_load_extension(package_dir: str) -> Optional[str]:
     spec = finder.find_spec('_C')
     if spec is None or not spec.origin:
         return f'no compiled extension _C in {package_dir}'
+    import torch
     try:
         torch.ops.load_library(spec.origin)
     except (OSError, ImportError, RuntimeError) as err:
@@ -257,7 +272,8 @@ def _try_load_extension(package_dir: str) -> Optional[str]:
 
 
 def _install_shim() -> None:
-    global _shim_lib, _hook
+    global _shim_lib
+    import torch
     lib = torch.library.Library('torchvision', 'FRAGMENT')
     for schema in TORCHVISION_OP_SCHEMAS:
         name = schema.split('(', 1)[0]
@@ -267,15 +283,14 @@ def _install_shim() -> None:
         lib.impl(name, _make_unavailable_kernel(name),
                  'CompositeExplicitAutograd')
     _shim_lib = lib
-    _hook = _ExtensionModuleHook()
-    sys.meta_path.insert(0, _hook)
+    install_import_hook()
 
 
 def ensure_torchvision_importable() -> str:
     """Make ``import torchvision`` succeed with a CPU torch.
 
-    Call it before anything imports torchvision (``import mmvit_backbones``
-    does). Idempotent; after the first call it only returns the cached state.
+    The import hook calls it at the first ``import torchvision``; called
+    directly, it must come before anything imports torchvision. Idempotent; after the first call it only returns the cached state.
 
     Returns:
         str: ``'native'`` (the compiled extension loads; nothing changed),
@@ -295,7 +310,7 @@ def ensure_torchvision_importable() -> str:
     elif _op_exists('nms'):
         _state = 'native'
     else:
-        spec = importlib.util.find_spec('torchvision')
+        spec = importlib.machinery.PathFinder.find_spec('torchvision')
         if spec is None or not spec.submodule_search_locations:
             _state = 'absent'
         else:
@@ -307,15 +322,55 @@ def ensure_torchvision_importable() -> str:
                 _load_error = error
                 _install_shim()
                 _state = 'shimmed'
-                logger.warning(
-                    'torchvision %s: compiled ops unavailable with torch %s '
-                    '(%s); declared the torchvision::* op names so that its '
-                    'Python parts import; calling a compiled op raises '
-                    'TorchvisionOpsUnavailableError (docs/torchvision_cpu.md)',
-                    _torchvision_version(), torch.__version__, error)
+                logger.debug(
+                    'torchvision %s: compiled ops unavailable (%s); declared '
+                    'the torchvision::* op names', _torchvision_version(),
+                    error)
     return _state
 
 
 def torchvision_shim_active() -> bool:
     """Whether :func:`ensure_torchvision_importable` installed the shim."""
     return _state == 'shimmed'
+
+
+def _site_packages() -> Path:
+    return Path(sysconfig.get_paths()['purelib'])
+
+
+def _torchvision_imports() -> bool:
+    """Whether a fresh interpreter without this shim imports torchvision."""
+    env = dict(os.environ, **{DISABLE_ENV: '1'})
+    result = subprocess.run([sys.executable, '-c', 'import torchvision'],
+                            env=env, capture_output=True, text=True)
+    return result.returncode == 0
+
+
+def remove() -> None:
+    """Take the shim out of this environment's site-packages."""
+    for suffix in ('.py', '.pth'):
+        (_site_packages() / (MODULE_NAME + suffix)).unlink(missing_ok=True)
+
+
+def install() -> str:
+    """Copy this file into site-packages with a start-up ``.pth`` line if
+    ``import torchvision`` fails here; remove it if torchvision imports on
+    its own. Returns what was done, in words."""
+    remove()
+    if importlib.machinery.PathFinder.find_spec('torchvision') is None:
+        return 'torchvision is not installed; nothing to do'
+    if _torchvision_imports():
+        return 'torchvision imports with this torch; no shim needed'
+    site = _site_packages()
+    shutil.copyfile(__file__, site / (MODULE_NAME + '.py'))
+    (site / (MODULE_NAME + '.pth')).write_text(
+        f'import {MODULE_NAME}; {MODULE_NAME}.install_import_hook()\n')
+    return (f'torchvision cannot load its compiled ops with this torch: '
+            f'installed {MODULE_NAME} in {site}')
+
+
+if __name__ == '__main__':
+    commands = {'install': install, 'remove': remove}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f'usage: python {Path(__file__).name} install|remove')
+    print(commands[sys.argv[1]]() or 'removed')
