@@ -2,15 +2,15 @@
 
 Importing the package registers every backbone in MMEngine's root ``MODELS``
 registry, so mmdet, mmseg and mmpretrain configs build them by bare name
-through ``custom_imports=dict(imports=['mmvit_backbones'])``.
+through ``custom_imports=dict(imports=['mmvit_backbones'])``, and allow-lists
+the few MMEngine types that its checkpoints hold, so that ``torch.load``'s
+safe mode (``weights_only=True``, torch's default) reads them for ``--resume``
+and ``load_from`` in mmdet's, mmseg's and mmpretrain's own tools. It changes
+nothing else.
 """
-from .compat import ensure_torchvision_importable
-
-ensure_torchvision_importable()  # before anything can import torchvision
-
-from .models import *  # noqa: E402,F401,F403
-from .utils import register_checkpoint_safe_globals  # noqa: E402
-from .version import __version__  # noqa: E402
+from .models import *  # noqa: F401,F403
+from .utils import register_checkpoint_safe_globals
+from .version import __version__
 
 register_checkpoint_safe_globals()
 

@@ -12,6 +12,7 @@ Run ``python tools/train.py CONFIG`` for one process and
 """
 import argparse
 import datetime
+import importlib.util
 import os
 import os.path as osp
 import sys
@@ -28,6 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
 from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
                                               refuse_unsafe_checkpoints)
+from mmvit_backbones.utils.frameworks import (FRAMEWORKS,
+                                              missing_framework_message)
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
@@ -92,7 +95,20 @@ def load_config(args: argparse.Namespace) -> Config:
     """
     if not osp.isfile(args.config):
         raise SystemExit(f'error: config file {args.config!r} not found')
-    cfg = Config.fromfile(args.config)
+    try:
+        cfg = Config.fromfile(args.config)
+    except ModuleNotFoundError as error:
+        # MMEngine's words for a missing 'mmdet::' (...) base config.
+        missing = [name for name, (distribution, _) in FRAMEWORKS.items()
+                   if str(error).startswith(f'{distribution} is not installed')]
+        if not missing:
+            raise
+        raise SystemExit('error: ' + missing_framework_message(
+            missing[0], args.config)) from None
+    scope = cfg.get('default_scope')
+    if scope in FRAMEWORKS and importlib.util.find_spec(scope) is None:
+        raise SystemExit('error: ' +
+                         missing_framework_message(scope, args.config))
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -24,9 +24,13 @@ from typing import Sequence, Tuple, Union
 import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
-from mmpretrain.models.heads import ClsHead
-from mmpretrain.registry import MODELS
 from torch import nn
+
+from ..utils.frameworks import require_framework
+
+require_framework('mmpretrain', 'mmvit_backbones.models.classification')
+from mmpretrain.models.heads import ClsHead  # noqa: E402
+from mmpretrain.registry import MODELS  # noqa: E402
 
 __all__ = ['NormGlobalAveragePooling', 'MixFormerClsHead']
 

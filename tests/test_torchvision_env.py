@@ -1,7 +1,14 @@
-"""torchvision (and so mmpretrain) imports and runs with the CPU torch.
+"""torchvision, and so mmdet, mmseg and mmpretrain, import and run in the
+environment that tools/setup/setup_env.sh builds, in any order, without
+``import mmvit_backbones``; and ``import mmvit_backbones`` itself changes
+nothing but the registries and the checkpoint allow-list.
 
-See mmvit_backbones/compat.py and docs/torchvision_cpu.md.
+With the CPU torch the set-up installs tools/setup/torchvision_cpu.py into
+the environment as ``mmvit_torchvision_cpu`` (docs/torchvision_cpu.md); with
+a torchvision that matches its torch nothing is installed and the shim tests
+are skipped.
 """
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -10,54 +17,96 @@ import numpy as np
 import pytest
 import torch
 
-import mmvit_backbones  # noqa: F401  (must come before torchvision/mmpretrain)
-from mmvit_backbones import compat
-
 ROOT = Path(__file__).resolve().parents[1]
 
-# Idempotent; `import mmvit_backbones` has normally done it already. Called
-# here too so that these in-process tests do not depend on test order.
-STATE = compat.ensure_torchvision_importable()
+try:
+    import mmvit_torchvision_cpu as shim
+except ImportError:
+    shim = None
 
-# With torchvision missing ('absent') the tests fail on purpose: mmpretrain
-# cannot import without it (tools/setup_env.sh installs it).
-pytestmark = pytest.mark.skipif(
-    STATE == 'disabled',
-    reason=f'{compat.DISABLE_ENV} is set: the torchvision shim is off')
+STATE = shim.ensure_torchvision_importable() if shim else 'not installed'
 
 shim_only = pytest.mark.skipif(
     STATE != 'shimmed',
-    reason="torchvision's compiled extension loaded; the shim is not active")
+    reason="torchvision's compiled extension loads; no shim in this "
+    'environment')
 
 TINY_ARCH = dict(embed_dims=[16, 32, 48, 64], depths=[1, 1, 1, 1],
                  num_heads=[2, 2, 2, 4])
 
 
-def test_import_mmvit_backbones_makes_mmpretrain_importable():
-    """A fresh interpreter: the package import alone must be enough."""
-    code = ('import mmvit_backbones, torchvision\n'
-            'from mmvit_backbones import compat\n'
-            'print("STATE", compat.ensure_torchvision_importable())\n'
-            'import mmpretrain.models, mmpretrain.evaluation\n')
-    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+def _run(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` (or a script with ``args``) in a fresh interpreter."""
+    command = [sys.executable, '-c', code] if code else [sys.executable]
+    return subprocess.run([*command, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize('statement', [
+    'import torchvision',
+    'import mmdet.models',
+    'from mmdet.apis import DetInferencer',
+    'import mmseg.models',
+    'import mmpretrain.models, mmpretrain.evaluation, mmpretrain.datasets',
+    'from mmengine.utils.dl_utils import collect_env; collect_env()',
+])
+def test_frameworks_import_without_mmvit_backbones(statement):
+    """Each in a fresh interpreter that never imports mmvit_backbones."""
+    proc = _run(f'{statement}\n'
+                'import sys\n'
+                'assert "mmvit_backbones" not in sys.modules\n')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f'STATE {STATE}' in proc.stdout
-    warnings = [line for line in proc.stderr.splitlines()
-                if 'TorchvisionOpsUnavailableError' in line]
-    assert len(warnings) == (1 if STATE == 'shimmed' else 0), proc.stderr
+
+
+@pytest.mark.parametrize('package,script', [
+    ('mmdet', 'tools/analysis_tools/browse_dataset.py'),
+    ('mmseg', 'tools/analysis_tools/get_flops.py'),
+])
+def test_framework_tools_start_without_mmvit_backbones(package, script):
+    """The frameworks' own scripts import everything before parsing their
+    arguments; ``--help`` shows they get that far."""
+    spec = importlib.util.find_spec(package)
+    path = Path(spec.origin).parent / '.mim' / script
+    assert path.is_file(), path
+    proc = _run('', str(path), '--help')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'usage:' in proc.stdout
+
+
+def test_import_mmvit_backbones_changes_nothing_else():
+    """No import hook, no torchvision, no log line, no torch.load default
+    changed; MMEngine's Config untouched."""
+    code = (
+        'import sys, torch\n'
+        'from mmengine.config import Config\n'
+        'hooks = list(sys.meta_path)\n'
+        'get_cfg_path = Config.__dict__["_get_cfg_path"]\n'
+        'import mmvit_backbones\n'
+        'assert sys.meta_path == hooks, sys.meta_path\n'
+        'assert Config.__dict__["_get_cfg_path"] is get_cfg_path\n'
+        'assert "torchvision" not in sys.modules\n'
+        'assert not any(m.startswith(("mmdet", "mmseg", "mmpretrain"))\n'
+        '               for m in sys.modules)\n'
+        'from mmengine.registry import MODELS\n'
+        'assert MODELS.get("MAFormer") is not None\n')
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ''
 
 
 def test_torchvision_is_installed():
-    assert STATE != 'absent', (
+    assert importlib.util.find_spec('torchvision') is not None, (
         'torchvision is not installed, so mmpretrain cannot be imported: run '
-        'tools/setup_env.sh (it installs requirements/torchvision.txt with '
-        '--no-deps)')
+        'tools/setup/setup_env.sh (it installs requirements/torchvision.txt '
+        'with --no-deps)')
 
 
-def test_ensure_is_idempotent():
-    assert compat.ensure_torchvision_importable() == STATE
-    assert compat.torchvision_shim_active() == (STATE == 'shimmed')
+@shim_only
+def test_shim_is_idempotent_and_quiet():
+    assert shim.ensure_torchvision_importable() == STATE
+    assert shim.torchvision_shim_active()
+    proc = _run('import torchvision')
+    assert proc.returncode == 0 and proc.stderr == '', proc.stderr
 
 
 def test_torchvision_and_mmpretrain_import():
@@ -87,7 +136,7 @@ def test_shimmed_nms_raises_clear_error(call):
             boxes, scores, torch.tensor([0, 0]), 0.5),
         'dispatcher': lambda: torch.ops.torchvision.nms(boxes, scores, 0.5),
     }
-    with pytest.raises(compat.TorchvisionOpsUnavailableError,
+    with pytest.raises(shim.TorchvisionOpsUnavailableError,
                        match=r'unavailable.*mmcv\.ops.*nms'):
         calls[call]()
 
@@ -97,16 +146,16 @@ def test_every_shimmed_compiled_op_raises():
     from torchvision.ops import deform_conv2d, ps_roi_align, roi_pool
     x = torch.rand(1, 4, 8, 8)
     rois = torch.tensor([[0., 0., 0., 4., 4.]])
-    with pytest.raises(compat.TorchvisionOpsUnavailableError,
+    with pytest.raises(shim.TorchvisionOpsUnavailableError,
                        match=r'torchvision::roi_pool .*mmcv\.ops\.roi_pool'):
         roi_pool(x, rois, 2)
-    with pytest.raises(compat.TorchvisionOpsUnavailableError,
+    with pytest.raises(shim.TorchvisionOpsUnavailableError,
                        match='torchvision::ps_roi_align'):
         ps_roi_align(x, rois, 2)
-    with pytest.raises(compat.TorchvisionOpsUnavailableError,
+    with pytest.raises(shim.TorchvisionOpsUnavailableError,
                        match='DeformConv2d'):
         deform_conv2d(x, torch.zeros(1, 18, 6, 6), torch.rand(2, 4, 3, 3))
-    with pytest.raises(compat.TorchvisionOpsUnavailableError,
+    with pytest.raises(shim.TorchvisionOpsUnavailableError,
                        match='torchvision::roi_align'):
         torch.ops.torchvision.roi_align(x, rois, 1., 2, 2, 2, False)
 
@@ -131,6 +180,7 @@ def test_pure_python_ops_give_right_results():
 
 
 def test_maformer_builds_in_mmpretrain_scope():
+    import mmvit_backbones  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
