@@ -118,6 +118,48 @@ def test_bad_options_and_inputs_say_what_is_expected(family):
 
 
 @families
+def test_out_indices_as_an_int_or_negative(family):
+    assert family.build(out_indices=3).out_indices == (3, )
+    assert family.build(out_indices=(-1, 0)).out_indices == (3, 0)
+    outs = family.build(out_indices=-2)(torch.rand(1, 3, 64, 64))
+    assert len(outs) == 1 and outs[0].shape[1] == family.dims[2]
+    for bad in ('1', (1.0, ), (True, ), (), None, (-5, )):
+        with pytest.raises(ValueError, match=r'out_indices must be .* got '):
+            family.build(out_indices=bad)
+
+
+@families
+@pytest.mark.parametrize('in_channels', [0, -3, 2.0, True])
+def test_bad_in_channels_is_refused_by_name(family, in_channels):
+    with pytest.raises(ValueError, match=r'in_channels must be a positive '
+                       rf'int \(image channels\), got {in_channels!r}'):
+        family.build(in_channels=in_channels)
+
+
+@families
+@pytest.mark.parametrize('dtype', [torch.uint8, torch.float64])
+def test_wrong_input_dtype_names_both_dtypes(family, dtype):
+    model = family.build()
+    x = torch.rand(1, 3, 32, 32).mul(255).to(dtype)
+    with pytest.raises(TypeError, match=str(dtype)) as error:
+        model(x)
+    assert 'torch.float32' in str(error.value)
+    assert family.cls.__name__ in str(error.value)
+
+
+@families
+def test_empty_batch_gives_empty_maps_and_changes_nothing(family):
+    model = family.build().train()
+    before = copy.deepcopy(model.state_dict())
+    outs = model(torch.rand(0, 3, 64, 48))
+    assert model.training and all(m.training for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    full = model.eval()(torch.rand(1, 3, 64, 48))
+    assert [o.shape for o in outs] == [(0, *f.shape[1:]) for f in full]
+
+
+@families
 def test_pretrained_checkpoint_sharing_no_key_is_refused(family, tmp_path):
     source = family.build()
     official = {f'layers.{k}': v for k, v in source.state_dict().items()}

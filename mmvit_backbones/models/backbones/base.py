@@ -144,14 +144,26 @@ class HierarchicalBackbone(BaseModule):
         return values
 
     @classmethod
-    def _check_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(cls.num_stages)
-                                  for i in out_indices):
-            raise ValueError('out_indices must be a non-empty subset of '
+    def _check_indices(cls, out_indices: Union[int, Sequence[int]]
+                       ) -> Tuple[int, ...]:
+        """``out_indices`` as a sorted-as-given tuple of stage indices; an
+        int selects one stage, negative indices count from the end (as in
+        MMPretrain)."""
+        given = (out_indices, ) if isinstance(out_indices, int) else out_indices
+        stages = range(-cls.num_stages, cls.num_stages)
+        try:
+            given = tuple(given)
+        except TypeError:
+            given = None
+        if not given or any(
+                isinstance(i, bool) or not isinstance(i, int) or i not in stages
+                for i in given):
+            raise ValueError('out_indices must be one stage index or a '
+                             'non-empty subset of '
                              f'{tuple(range(cls.num_stages))}, got '
-                             f'{out_indices}')
-        return out_indices
+                             f'{out_indices!r} (negative indices count from '
+                             'the end)')
+        return tuple(i % cls.num_stages for i in given)
 
     @classmethod
     def _check_frozen_stages(cls, frozen_stages: int) -> int:
@@ -166,6 +178,10 @@ class HierarchicalBackbone(BaseModule):
         (``arch_settings``, ``in_channels``, ``out_indices``,
         ``frozen_stages``); returns the settings."""
         self.arch_settings = self._parse_arch(arch)
+        if (isinstance(in_channels, bool) or not isinstance(in_channels, int)
+                or in_channels < 1):
+            raise ValueError('in_channels must be a positive int (image '
+                             f'channels), got {in_channels!r}')
         self.in_channels = in_channels
         self.out_indices = self._check_indices(out_indices)
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
@@ -187,11 +203,43 @@ class HierarchicalBackbone(BaseModule):
         return [rates[s:s + d] for s, d in zip(starts, depths)]
 
     def _check_input(self, x: torch.Tensor) -> None:
+        """Refuse what the layers would reject with a less clear error: not
+        an image batch (B, in_channels, H, W), or a dtype the weights do not
+        take (integer images; float64 into float32 weights outside
+        autocast)."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f'{name} expects a tensor (B, {self.in_channels}, '
+                            f'H, W), got {type(x).__name__}')
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f'{type(self).__name__} expects images shaped (B, '
+                f'{name} expects images shaped (B, '
                 f'{self.in_channels}, H, W), got a tensor of shape '
                 f'{tuple(x.shape)}')
+        weight = next(self.parameters())
+        if not x.is_floating_point():
+            raise TypeError(
+                f'{name} expects floating-point images, got {x.dtype}; '
+                f'convert them, e.g. x.to({weight.dtype}) (after '
+                'normalisation, as the data preprocessor does)')
+        if (x.dtype != weight.dtype
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(
+                f'{name} has {weight.dtype} weights but got {x.dtype} images; '
+                f'use x.to({weight.dtype}), model.to({x.dtype}) or autocast')
+
+    def _empty_outputs(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Outputs for an empty batch (0, C, H, W): the maps an image of
+        that size gives, with no rows. One image is run in eval mode without
+        gradients, so no BatchNorm statistics or other state change."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                outs = self(x.new_zeros((1, *x.shape[1:])))
+        finally:
+            self.train(was_training)
+        return tuple(out[:0] for out in outs)
 
     def _add_out_norms(self, out_norms: bool, norm_cfg: dict,
                        dims: Sequence[int]) -> None:
@@ -290,6 +338,8 @@ class TokenPyramidBackbone(HierarchicalBackbone):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
         self._check_input(x)
+        if not len(x):
+            return self._empty_outputs(x)
         tokens, hw = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):

@@ -401,6 +401,8 @@ class MAFormer(HierarchicalBackbone):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
         self._check_input(x)
+        if not len(x):
+            return self._empty_outputs(x)
         outs = []
         for i, stage in enumerate(self.stages):
             tokens, hw = stage(x)
