@@ -5,9 +5,9 @@ A convolutional stem, four stages of mixing blocks (section 3: local-window
 attention on C/2 channels in parallel with a depthwise convolution, joined by
 a channel interaction that scales the attention values and a spatial
 interaction that gates the convolution branch) and BatchNorm + strided
-convolution merging between stages. The reference behaviour we follow is
-``shared/specs/mixformer.md``; choices for dense prediction (padding,
-BatchNorm at small batches) are documented in ``docs/mixformer.md``.
+convolution merging between stages. The behaviour we follow and our choices
+for dense prediction (padding, BatchNorm at small batches) are documented in
+``docs/mixformer.md``.
 
 Inside a stage the tokens stay one (B, H, W, C) channels-last map: token-wise
 layers run on it directly, convolutions and BatchNorms on its NCHW view, and
@@ -407,6 +407,8 @@ class MixFormer(HierarchicalBackbone):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
         self._check_input(x)
+        if not len(x):
+            return self._empty_outputs(x)
         x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages):
