@@ -7,6 +7,7 @@ through the real tools and an MMEngine Runner.
 import argparse
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -379,6 +380,59 @@ def test_resume_argument(train_tool, flags, expected):
     cfg = Config(dict(resume=False, load_from=None))
     train_tool.apply_resume(cfg, args.resume)
     assert (cfg.resume, cfg.load_from) == expected
+
+
+@pytest.mark.parametrize(('key', 'message'), [
+    ('optim_wraper.optimizer.lr',
+     "the config has no key 'optim_wraper'; did you mean optim_wrapper?"),
+    ('optim_wrapper.optimiser.lr',
+     "optim_wrapper has no key 'optimiser'; did you mean "
+     'optim_wrapper.optimizer?'),
+    ('param_scheduler.3.gamma', 'param_scheduler has 1 items, no index 3'),
+    ('train_cfg.max_iters.x', 'train_cfg.max_iters is int, not a dict'),
+])
+def test_cfg_options_with_a_path_not_in_the_config_are_refused(
+        train_tool, toy_dir, key, message):
+    cfg = Config.fromfile(toy_dir / 'toy.py')
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        train_tool.check_cfg_options(cfg, {key: 0.1})
+
+
+def test_cfg_options_may_add_leaves_and_runner_keys(train_tool):
+    cfg = Config(dict(model=dict(backbone=dict(type='MAFormer')),
+                      train_cfg=dict(max_iters=4)))
+    train_tool.check_cfg_options(cfg, {
+        'model.backbone.with_cp': True,
+        'train_cfg.val_interval': 2,
+        'randomness.seed': 0,
+        'work_dir': 'x',
+    })
+
+
+def test_hook_argument_the_hook_does_not_take_is_refused(train_tool):
+    cfg = Config(dict(default_hooks=dict(
+        checkpoint=dict(type='CheckpointHook', intervall=5))))
+    with pytest.raises(SystemExit, match=re.escape(
+            "default_hooks.checkpoint: CheckpointHook takes no argument "
+            "'intervall'; did you mean interval?")):
+        train_tool.check_hook_arguments(cfg)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=5)
+    train_tool.check_hook_arguments(cfg)
+
+
+def test_train_tool_refuses_a_bad_option_at_start(toy_dir):
+    proc = subprocess.run(
+        [sys.executable, str(TOOLS / 'train.py'), str(toy_dir / 'toy.py'),
+         '--work-dir', str(toy_dir / 'bad_option'), '--cfg-options',
+         'optim_wraper.optimizer.lr=0.1'],
+        capture_output=True, text=True, timeout=300, cwd=toy_dir,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(toy_dir),
+                                                          str(REPO)])))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'error: --cfg-options optim_wraper.optimizer.lr: the config has no '
+        "key 'optim_wraper'; did you mean optim_wrapper?")
+    assert not (toy_dir / 'bad_option').exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')

@@ -12,7 +12,9 @@ Run ``python tools/train.py CONFIG`` for one process and
 """
 import argparse
 import datetime
+import difflib
 import importlib.util
+import inspect
 import os
 import os.path as osp
 import sys
@@ -21,8 +23,10 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.device import get_device
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
-from mmengine.registry import MODEL_WRAPPERS, RUNNERS, init_default_scope
+from mmengine.registry import (HOOKS, MODEL_WRAPPERS, RUNNERS, DefaultScope,
+                               init_default_scope)
 from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
@@ -111,13 +115,94 @@ def load_config(args: argparse.Namespace) -> Config:
                          missing_framework_message(scope, args.config))
     cfg.launcher = args.launcher
     if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    check_hook_arguments(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         name = osp.splitext(osp.basename(args.config))[0]
         cfg.work_dir = osp.join('./work_dirs', name)
     return cfg
+
+
+def check_cfg_options(cfg: Config, options: dict) -> None:
+    """Refuse a ``--cfg-options`` key whose path does not exist in the
+    config, naming the closest existing key; MMEngine would add it silently
+    and nothing would read it (``optim_wraper.optimizer.lr=0.1``).
+
+    A new last component is allowed below an existing dict (an option the
+    config leaves at its default, ``model.backbone.with_cp=True``), and so is
+    a new top-level key that the Runner takes (``randomness.seed=0``).
+    """
+    runner_keys = set(inspect.signature(Runner.__init__).parameters)
+    for key in options:
+        parts = key.split('.')
+        node, path = cfg._cfg_dict, []
+        for depth, part in enumerate(parts):
+            is_last = depth == len(parts) - 1
+            if isinstance(node, (list, tuple)) and part.isdigit():
+                if int(part) < len(node):
+                    node, path = node[int(part)], path + [part]
+                    continue
+                raise SystemExit(
+                    f'error: --cfg-options {key}: {".".join(path)} has '
+                    f'{len(node)} items, no index {part}')
+            if not isinstance(node, dict):
+                raise SystemExit(
+                    f'error: --cfg-options {key}: {".".join(path)} is '
+                    f'{type(node).__name__}, not a dict with a key {part!r}')
+            if part in node:
+                node, path = node[part], path + [part]
+                continue
+            if is_last and depth > 0:
+                break
+            if depth == 0 and part in runner_keys:
+                break
+            close = difflib.get_close_matches(part, [str(k) for k in node],
+                                              n=1)
+            hint = (f'; did you mean {".".join(path + close)}?'
+                    if close else '')
+            where = ('the config' if not path else '.'.join(path))
+            raise SystemExit(f'error: --cfg-options {key}: {where} has no '
+                             f'key {part!r}{hint}')
+
+
+def check_hook_arguments(cfg: Config) -> None:
+    """Refuse a hook argument that the hook's constructor does not take
+    (``default_hooks.checkpoint.intervall=5``) before training starts,
+    rather than when the Runner builds the hooks or the hook first runs."""
+    hooks = [(f'default_hooks.{name}', hook)
+             for name, hook in (cfg.get('default_hooks') or {}).items()]
+    hooks += [(f'custom_hooks.{i}', hook)
+              for i, hook in enumerate(cfg.get('custom_hooks') or [])]
+    scope = cfg.get('default_scope', 'mmengine')
+    with DefaultScope.overwrite_default_scope(scope), \
+            HOOKS.switch_scope_and_registry(scope) as registry:
+        for where, hook in hooks:
+            if not isinstance(hook, dict) or not isinstance(
+                    hook.get('type'), str):
+                continue
+            hook_cls = registry.get(hook['type'])
+            if hook_cls is None:
+                raise SystemExit(f'error: {where}: unknown hook type '
+                                 f'{hook["type"]!r}')
+            params = inspect.signature(hook_cls.__init__).parameters
+            # CheckpointHook's **kwargs go to Runner.save_checkpoint, whose
+            # every parameter the hook already sets: any extra one fails at
+            # the first save. Other hooks' **kwargs cannot be checked here.
+            if any(p.kind is p.VAR_KEYWORD for p in params.values()) and \
+                    not issubclass(hook_cls, CheckpointHook):
+                continue
+            valid = [name for name, p in params.items()
+                     if name != 'self' and p.kind is not p.VAR_KEYWORD]
+            for name in hook:
+                if name != 'type' and name not in valid:
+                    close = difflib.get_close_matches(name, valid, n=1)
+                    hint = f'; did you mean {close[0]}?' if close else ''
+                    raise SystemExit(
+                        f'error: {where}: {hook["type"]} takes no argument '
+                        f'{name!r}{hint} (it takes {", ".join(valid)})')
 
 
 def enable_amp(cfg: Config) -> None:
