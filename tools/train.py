@@ -197,7 +197,12 @@ def check_hook_arguments(cfg: Config) -> None:
             valid = [name for name, p in params.items()
                      if name != 'self' and p.kind is not p.VAR_KEYWORD]
             for name in hook:
-                if name != 'type' and name not in valid:
+                # type, and MMEngine's own markers (_scope_ of a base from
+                # mmdet::, _delete_), are not arguments.
+                if name == 'type' or (name.startswith('_')
+                                      and name.endswith('_')):
+                    continue
+                if name not in valid:
                     close = difflib.get_close_matches(name, valid, n=1)
                     hint = f'; did you mean {close[0]}?' if close else ''
                     raise SystemExit(
