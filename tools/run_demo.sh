@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's demos: generate the bundled data set CONFIG trains on (if
 # missing), train CONFIG with NPROC CPU processes (default 2), evaluate the
-# final checkpoint with tools/test.py and print its metrics and the wall time.
-#   tools/run_demo.sh [CONFIG]   (environment variables: NPROC, WORK_DIR, PORT)
+# final checkpoint with tools/test.py, print its metrics, draw its predictions
+# on a few val images (--show-dir) and print where they are and the wall time.
+#   tools/run_demo.sh [CONFIG]   (environment variables: NPROC, WORK_DIR, PORT, SHOW)
 # CONFIG defaults to the MAFormer-S Mask R-CNN on mini-COCO; any
 # *_mini-coco.py or *_mini-ade20k.py config works.
 set -euo pipefail
@@ -49,4 +50,18 @@ echo "[demo] evaluation finished after $(elapsed)s"
 
 echo "[demo] $checkpoint on the $split validation split:"
 grep -o "$metrics" "$test_log" | sort -u | sed 's/^/[demo]   /'
+
+# Pictures of the predictions on the first SHOW val images (default 6), in a
+# second, short run so that the metrics above cover the whole split.
+show_dir="$ROOT/$WORK_DIR/predictions"
+rm -rf "$show_dir"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+  "$PYTHON" tools/test.py "$CONFIG" "$checkpoint" \
+  --work-dir "$WORK_DIR/show" --show-dir "$show_dir" \
+  --cfg-options "test_dataloader.dataset.indices=${SHOW:-6}" \
+  >"$WORK_DIR/show.log" 2>&1 || { tail -n 20 "$WORK_DIR/show.log" >&2; exit 1; }
+pictures=$(find "$show_dir" -type f \( -name '*.png' -o -name '*.jpg' \) | sort)
+[ -n "$pictures" ] || { echo "[demo] no pictures in $show_dir (log: $WORK_DIR/show.log)" >&2; exit 1; }
+echo "[demo] predictions on $(echo "$pictures" | wc -l) val images drawn in" \
+  "$(dirname "$(echo "$pictures" | head -n 1)")/"
 echo "[demo] total wall time: $(elapsed)s"
