@@ -298,3 +298,50 @@ def test_drop_path_grows_linearly_over_the_blocks(family):
         # Without the argument, the arch's own rate (the variants' defaults).
         arch_default = family.cls(arch=dict(family.arch, drop_path_rate=0.2))
         assert drop_path_rates(arch_default)[-1] == pytest.approx(0.2)
+
+
+# --------------------------------------------------------- mixed precision
+
+
+def relative_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+@families
+def test_cpu_bf16_autocast_forward_and_backward(family):
+    model = family.build()
+    randomise_norms(model)
+    x = torch.rand(2, 3, *family.grad_size)
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            outs = model(x)
+    for out, ref in zip(outs, reference):
+        assert relative_l2(out, ref) < 0.02
+    model.train()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(x)
+    sum(o.float().sum() for o in outs).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all()
+               for p in model.parameters() if p.requires_grad)
+
+
+@families
+def test_no_cache_carries_autocast_into_fp32_calls(family):
+    """Autocast then fp32, and fp32 then autocast, on one model: each call
+    gives what a fresh copy gives."""
+    model = family.build()
+    randomise_norms(model)
+    fresh = copy.deepcopy(model)
+    x = torch.rand(1, 3, 64, 64)
+    bf16 = torch.autocast('cpu', dtype=torch.bfloat16)
+    with torch.no_grad():
+        with bf16:
+            model(x)
+        for a, b in zip(model(x), copy.deepcopy(fresh)(x)):
+            assert torch.equal(a, b)
+        with bf16:
+            mixed = model(x)
+            expected = copy.deepcopy(fresh)(x)
+    for a, b in zip(mixed, expected):
+        assert torch.equal(a, b)

@@ -141,11 +141,13 @@ class GlobalLearningDownsampling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) -> global tokens (B, out_size ** 2, C)."""
         ref = F.adaptive_avg_pool2d(x, self.ref_size).flatten(2)
+        # Antialiased bilinear resizing has no reduced-precision kernel on
+        # the CPU: resize in fp32 (a no-op cast for fp32 inputs).
         pos = F.interpolate(
-            x, (self.out_size, self.out_size),
+            x.float(), (self.out_size, self.out_size),
             mode='bilinear',
             align_corners=False,
-            antialias=True).flatten(2)
+            antialias=True).to(x.dtype).flatten(2)
         return (pos + self.fc(ref)).transpose(1, 2)
 
 

@@ -61,7 +61,9 @@ class DynamicPositionBias(nn.Module):
     The MLP runs once per call on the offset table. In eval mode, when no
     gradient is needed (``torch.no_grad``/inference mode, or every parameter
     frozen), its output is cached per group shape (the ``max_cached_shapes``
-    most recent ones). The cache is emptied by every ``train()``/``eval()``
+    most recent ones), keyed by the group shape and the autocast dtype in
+    force (a table computed under autocast is never served to a plain fp32
+    call, nor the reverse). The cache is emptied by every ``train()``/``eval()``
     call and by device/dtype conversion, and an entry is used only while the
     parameters are the very same tensors with unchanged version counters
     (in-place updates such as ``load_state_dict`` bump them). Fused optimizer
@@ -91,7 +93,7 @@ class DynamicPositionBias(nn.Module):
             ]
         self.mlp = nn.Sequential(*layers)
         self.num_heads = num_heads
-        self._tables: Dict[GroupShape, tuple] = {}
+        self._tables: Dict[tuple, tuple] = {}
 
     def table(self, group: GroupShape) -> torch.Tensor:
         """MLP output for every offset of a (Gh, Gw) group.
@@ -106,15 +108,18 @@ class DynamicPositionBias(nn.Module):
                              and any(p.requires_grad for p in params)):
             return self.mlp(offsets)
         state = [(p, p._version, p.data_ptr()) for p in params]
-        cached: Optional[tuple] = self._tables.get(group)
+        device = weight.device.type
+        key = (group, torch.get_autocast_dtype(device)
+               if torch.is_autocast_enabled(device) else None)
+        cached: Optional[tuple] = self._tables.get(key)
         if cached is not None and _same_state(cached[0], state):
             return cached[1]
         with torch.inference_mode(False), torch.no_grad():
             table = self.mlp(offsets)
-        self._tables.pop(group, None)
+        self._tables.pop(key, None)
         if len(self._tables) >= self.max_cached_shapes:
             self._tables.pop(next(iter(self._tables)))
-        self._tables[group] = (state, table)
+        self._tables[key] = (state, table)
         return table
 
     def forward(self, group: GroupShape) -> torch.Tensor:
