@@ -534,3 +534,32 @@ def test_out_option_checks(test_tool):
     cfg = Config(dict(test_evaluator=dict(type='IoUMetric')))
     test_tool.set_segmentation_output_dir(cfg, 'masks')
     assert cfg.test_evaluator.output_dir == 'masks'
+
+
+@pytest.mark.parametrize(('script', 'args', 'expected'), [
+    ('slurm_train.sh', ['dev', 'job', 'cfg.py', 'work', '--amp'],
+     ['train.py', 'cfg.py', '--work-dir=work', '--amp', '--launcher=slurm']),
+    ('slurm_test.sh', ['dev', 'job', 'cfg.py', 'ckpt.pth', '--tta'],
+     ['test.py', 'cfg.py', 'ckpt.pth', '--tta', '--launcher=slurm']),
+])
+def test_slurm_scripts_run_the_tool_in_one_task_per_gpu(tmp_path, script,
+                                                        args, expected):
+    """A stand-in ``srun`` records the command the scripts build."""
+    record = tmp_path / 'srun_args'
+    srun = tmp_path / 'srun'
+    srun.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
+    srun.chmod(0o755)
+    env = dict(os.environ, PATH=f'{tmp_path}{os.pathsep}{os.environ["PATH"]}',
+               GPUS='16', SRUN_ARGS='--quotatype=auto --exclusive')
+    proc = subprocess.run(['bash', str(TOOLS / script), *args], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    words = record.read_text().splitlines()
+    assert words[:8] == [
+        '--partition=dev', '--job-name=job', '--gres=gpu:8', '--ntasks=16',
+        '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1',
+        '--quotatype=auto']
+    assert words[8] == '--exclusive'
+    assert words[10] == '-u'  # words[9] is the Python
+    assert Path(words[11]).name == expected[0]
+    assert words[12:] == expected[1:]
