@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ sys.path.insert(0, str(ROOT))
 # First, so its torchvision shim is active before mmdet/mmpretrain import it.
 import mmvit_backbones  # noqa: E402,F401
 
-SHARED = ROOT.parent / 'shared'
+from repo_helpers import load_script  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +20,6 @@ def _seed():
 
 @pytest.fixture(scope='session')
 def paper_tables():
-    """The papers' params/FLOPs/metrics (../shared/paper_tables.yaml)."""
-    yaml = pytest.importorskip('yaml')
-    path = Path(os.environ.get('MMVIT_PAPER_TABLES',
-                               SHARED / 'paper_tables.yaml'))
-    return yaml.safe_load(path.read_text())
+    """The papers' params/FLOPs/metrics (reference/paper_numbers/), merged
+    by the model-zoo tool's reader."""
+    return load_script('tools/misc/model_zoo.py').load_paper_tables()

@@ -1,4 +1,5 @@
-"""MAFormer against the paper's numbers (../shared/paper_tables.yaml).
+"""MAFormer against the paper's numbers
+(reference/paper_numbers/maformer.yaml).
 
 B and L FLOPs get a wider band: Table 1's S and B rows cannot both be met by
 any MAF block design (docs/maformer.md, "FLOPs of B and L"). We match S, the

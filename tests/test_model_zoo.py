@@ -1,5 +1,6 @@
-"""The model zoo against the papers (../shared/paper_tables.yaml).
+"""The model zoo against the papers (reference/paper_numbers/).
 
+* the papers' numbers: one file per family, every row naming its source;
 * every paper row (classification, COCO, ADE20K) has a config;
 * the whole model each paper row's config builds has the paper's parameter
   count within 3 % (wider bands below, each with its reason), and the count
@@ -11,10 +12,12 @@
 Which config serves which paper row is the tool's ``CONFIG_KINDS`` table.
 """
 import copy
+import functools
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+import yaml
 
 from repo_helpers import load_script
 from mmvit_backbones.utils.complexity import model_params
@@ -43,14 +46,54 @@ PARAMS_TOLERANCE_EXCEPTIONS = {
 
 def paper_row_keys(tables: dict) -> List[Tuple[str, ...]]:
     """Key paths of every paper row: (section, [table,] variant)."""
-    keys = [('classification', v) for v in tables['classification']]
+    keys = [('classification', v) for v in tables.get('classification', {})]
     for section in ('coco', 'ade20k'):
-        for table, rows in tables[section].items():
+        for table, rows in tables.get(section, {}).items():
             keys += [(section, table, variant) for variant in rows]
     return keys
 
 
 ROW_KEYS = paper_row_keys(TABLES)
+# Variant prefix -> the reference/paper_numbers/ file that holds its rows.
+PAPER_NUMBERS_FILE = {
+    'maformer': 'maformer',
+    'crossformer': 'crossformer',
+    'crossformerpp': 'crossformer',
+    'focal': 'focal',
+    'mixformer': 'mixformer',
+}
+
+
+def test_paper_numbers_one_file_per_family():
+    """Each family's file holds its own rows only, and the merged tables
+    hold rows of every variant family the zoo knows."""
+    folder = zoo.PAPER_NUMBERS
+    assert sorted(path.stem for path in folder.glob('*.yaml')) == sorted(
+        set(PAPER_NUMBERS_FILE.values()))
+    for path in folder.glob('*.yaml'):
+        rows = paper_row_keys(yaml.safe_load(path.read_text()))
+        strangers = [
+            '/'.join(key) for key in rows
+            if PAPER_NUMBERS_FILE[key[-1].rsplit('-', 1)[0]] != path.stem
+        ]
+        assert rows and not strangers, (path.name, strangers)
+    assert {key[-1].rsplit('-', 1)[0] for key in ROW_KEYS} == set(zoo.PAPERS)
+
+
+def test_every_paper_row_names_its_source():
+    unnamed = [
+        '/'.join(key) for key in ROW_KEYS
+        if not str(functools.reduce(dict.get, key, TABLES).get('src', ''))
+    ]
+    assert not unnamed, f'rows without a src: {unnamed}'
+
+
+def test_paper_tables_reader_refuses_a_row_given_twice(tmp_path):
+    for name in ('a', 'b'):
+        (tmp_path / f'{name}.yaml').write_text(
+            'coco:\n  retinanet_1x:\n    focal-t: {params: 39.4, src: x}\n')
+    with pytest.raises(ValueError, match='coco/retinanet_1x/focal-t'):
+        zoo.load_paper_tables(tmp_path)
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,7 @@ parameters and FLOPs (multiply-adds, counted by
 ``mmvit_backbones.utils.complexity.model_complexity``, as
 ``tools/analysis_tools/get_flops.py`` does) at the input size its paper used
 stand next to the paper's numbers and metrics from
-``../shared/paper_tables.yaml``.
+``reference/paper_numbers/<family>.yaml`` (read by :func:`load_paper_tables`).
 
 No model was trained here and no weights are released: the metrics are the
 papers' reported numbers for the authors' own models.
@@ -41,7 +41,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import re
 import statistics
 import sys
@@ -66,9 +65,7 @@ CONFIG_ROOT = REPO / 'configs'
 ZOO_DOC = REPO / 'docs' / 'model_zoo.md'
 COUNTS_FILE = REPO / 'docs' / 'model_zoo.json'
 MODEL_INDEX = REPO / 'model-index.yml'
-PAPER_TABLES = Path(
-    os.environ.get('MMVIT_PAPER_TABLES',
-                   REPO.parent / 'shared' / 'paper_tables.yaml'))
+PAPER_NUMBERS = REPO / 'reference' / 'paper_numbers'
 GENERATED_BY = 'tools/misc/model_zoo.py'
 
 
@@ -125,8 +122,8 @@ class Dataset:
 
     Attributes:
         name (str): Dataset name in the metafiles.
-        metrics (dict): paper_tables.yaml key -> (model-index Task, metric
-            name, label in docs/model_zoo.md).
+        metrics (dict): Metric key in the paper tables -> (model-index
+            Task, metric name, label in docs/model_zoo.md).
     """
     name: str
     metrics: Dict[str, Tuple[str, str, str]]
@@ -155,7 +152,7 @@ class ConfigKind:
             ``crossformerpp-s``, ``mixformer-b4``) and ``{batch}``
             (``8xb128``) placeholders.
         paper_table (tuple[str] | None): Key path of the matching table in
-            paper_tables.yaml; None where the papers have none.
+            the paper tables; None where the papers have none.
         dataset (Dataset): The benchmark.
         input_shape (tuple[int, int]): ``(H, W)`` at which the papers count
             FLOPs (mmseg tests ADE20K at scale (2048, 512), i.e. 4 W : 1 H).
@@ -252,8 +249,8 @@ class PaperRow:
     """The paper's numbers for one config.
 
     Attributes:
-        key (tuple[str, ...]): Table key path and variant in
-            paper_tables.yaml.
+        key (tuple[str, ...]): Table key path and variant in the paper
+            tables.
         numbers (dict): params (M), flops (G) and metrics, with the
             ``alt_*`` member of a pair substituted where it applies.
         source (str): The table the numbers come from.
@@ -390,9 +387,38 @@ def discover(root: Path = CONFIG_ROOT) -> List[ZooConfig]:
     return configs
 
 
-def load_paper_tables(path: Path = PAPER_TABLES) -> dict:
-    """The papers' numbers (paper_tables.yaml)."""
-    return yaml.safe_load(Path(path).read_text())
+def load_paper_tables(folder: Path = PAPER_NUMBERS) -> dict:
+    """The papers' numbers: the ``*.yaml`` files of ``folder`` (one per
+    family) merged into one table, ``task -> [kind ->] variant -> row``.
+
+    Raises:
+        FileNotFoundError: If ``folder`` holds no ``.yaml`` file.
+        ValueError: If two files give the same row.
+    """
+    paths = sorted(Path(folder).glob('*.yaml'))
+    if not paths:
+        raise FileNotFoundError(f'no paper numbers (*.yaml) in {folder}')
+    tables: dict = {}
+    for path in paths:
+        _merge_rows(tables, yaml.safe_load(path.read_text()), path, ())
+    return tables
+
+
+def _merge_rows(into: dict, table: dict, path: Path,
+                key: Tuple[str, ...]) -> None:
+    """Add the rows of ``table`` (read from ``path``, at key path ``key``)
+    to ``into``. A table maps names to tables or rows; a row maps names to
+    numbers and the ``src`` string."""
+    for name, value in table.items():
+        if isinstance(value, dict) and all(
+                isinstance(v, dict) for v in value.values()):
+            _merge_rows(into.setdefault(name, {}), value, path,
+                        key + (name, ))
+        elif name in into:
+            raise ValueError(f'{path}: row {"/".join(key + (name, ))} is '
+                             'also in another file')
+        else:
+            into[name] = value
 
 
 def load_counts(path: Path = COUNTS_FILE) -> Dict[str, dict]:
@@ -510,7 +536,7 @@ DOC_HEADER = f'''# Model zoo
 released.** The parameter and FLOP counts are ours, counted on the models
 the configs build. The paper columns and the metrics are the numbers each
 paper reports for the authors' own trained models (from
-`shared/paper_tables.yaml`); they are what the configs aim to reproduce, not
+`reference/paper_numbers/`); they are what the configs aim to reproduce, not
 results of these configs.
 
 - Params: all parameters of the built model (auxiliary heads included).
@@ -784,8 +810,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='count the selected configs even if stored')
     parser.add_argument('--params-only', action='store_true',
                         help='count parameters only (FLOPs stay as stored)')
-    parser.add_argument('--paper-tables', type=Path, default=PAPER_TABLES,
-                        help='paper_tables.yaml (default: %(default)s)')
+    parser.add_argument(
+        '--paper-tables',
+        type=Path,
+        default=PAPER_NUMBERS,
+        metavar='DIR',
+        help='folder of the papers\' numbers, one <family>.yaml each '
+        '(default: %(default)s)')
     args = parser.parse_args(argv)
     if args.check and (args.force or args.configs or args.params_only):
         parser.error('--check counts nothing: no --force, --configs or '
