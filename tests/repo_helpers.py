@@ -1,11 +1,12 @@
 """Helpers shared by the tests of the repository's scripts and converters."""
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
-KEY_LISTS = REPO.parent / 'shared' / 'specs' / 'checkpoint_keys'
+KEY_LISTS = REPO / 'reference' / 'checkpoint_keys'
 
 
 def load_script(relative_path: str) -> ModuleType:
@@ -20,11 +21,8 @@ def load_script(relative_path: str) -> ModuleType:
 
 
 def read_key_list(name: str) -> List[Tuple[str, Tuple[int, ...]]]:
-    """``[(key, shape)]`` of ``../shared/specs/checkpoint_keys/NAME``, in
-    file order (one ``key<TAB>(d0, d1, ...)`` line per tensor)."""
-    entries = []
-    for line in (KEY_LISTS / name).read_text().splitlines():
-        key, shape = line.split('\t')
-        entries.append(
-            (key, tuple(int(s) for s in shape.strip('()').split(',') if s)))
-    return entries
+    """``[(key, shape)]`` of an official checkpoint, in its order, from
+    ``reference/checkpoint_keys/NAME.json`` (``{"checkpoint": what it is,
+    "format": ..., "keys": [[key, [d0, d1, ...]], ...]}``)."""
+    keys = json.loads((KEY_LISTS / f'{name}.json').read_text())['keys']
+    return [(key, tuple(shape)) for key, shape in keys]

@@ -1,8 +1,8 @@
 """CrossFormer / CrossFormer++ backbone, DPB, grouping and the converter.
 
-Reference behaviour: ../shared/specs/crossformer.md. Most tests use tiny
-custom archs; the full variants are only built (parameter counts) or run at
-224x224 for the FLOP counts.
+Reference behaviour: docs/crossformer.md. Most tests use tiny custom archs; the
+full variants are only built (parameter counts) or run at 224x224 for the FLOP
+counts.
 """
 import copy
 
@@ -62,9 +62,9 @@ def load_converter_tool():
 
 
 def official_state_dict(name):
-    """Random tensors with the exact keys/shapes of a spec key list."""
+    """Random tensors with the exact keys/shapes of an official key list."""
     state = {}
-    for key, shape in read_key_list(f'{name}_official.txt'):
+    for key, shape in read_key_list(f'{name}_official'):
         if key.endswith('relative_position_index'):
             state[key] = torch.zeros(shape, dtype=torch.long)
         else:

@@ -1,6 +1,6 @@
 """Focal Transformer checkpoint converter on synthetic checkpoints carrying
-exactly the official keys and shapes (../shared/specs/checkpoint_keys/
-focal-t_official.txt), and a round trip through official names."""
+exactly the official keys and shapes (reference/checkpoint_keys/
+focal-t_official.json), and a round trip through official names."""
 
 import pytest
 import torch
@@ -11,7 +11,7 @@ from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     convert_focal_state_dict, infer_arch)
 
-KEY_LIST = 'focal-t_official.txt'
+KEY_LIST = 'focal-t_official'
 INDEX_BUFFERS = ('relative_position_index', 'valid_ind_rolled',
                  'relative_position_index_0')
 TINY = dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4])

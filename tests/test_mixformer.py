@@ -1,9 +1,9 @@
 """MixFormer backbone: arch zoo, shapes, the mixing module against a per-window
 reference, BatchNorm handling for dense training, parameters and FLOPs.
 
-Reference behaviour: ../shared/specs/mixformer.md. Most tests use a tiny
-custom arch; the full variants are only built (parameter counts) or run at
-224x224 for the FLOP counts.
+Reference behaviour: docs/mixformer.md. Most tests use a tiny custom arch; the
+full variants are only built (parameter counts) or run at 224x224 for the FLOP
+counts.
 """
 import copy
 import math
@@ -318,7 +318,7 @@ def test_syncbn_builds_and_reverts():
 def official_param_count(name):
     """Trainable backbone parameters in an official key list."""
     total = 0
-    for key, shape in read_key_list(f'{name}_official_paddle.txt'):
+    for key, shape in read_key_list(f'{name}_official_paddle'):
         if key.startswith(('norm.', 'last_proj.', 'head.')) or key.endswith(
                 ('_mean', '_variance', 'relative_position_index')):
             continue

@@ -17,7 +17,7 @@ from mmvit_backbones.models.backbones.mixformer_convert import (
     PADDLE_NAME_TABLE, UnsafePickleError, convert_mixformer_state_dict,
     infer_arch, load_pdparams)
 
-KEY_LIST = 'mixformer-b4_official_paddle.txt'
+KEY_LIST = 'mixformer-b4_official_paddle'
 WINDOW = 7
 
 
