@@ -2,9 +2,8 @@
 straightforward reference written from the spec (explicit rolls, window
 partitions and unfold), model behaviour, parameters and FLOPs.
 
-Reference behaviour: ../shared/specs/focal.md. Most tests use a tiny custom
-arch; the full variants are only built (parameter counts) or traced at
-224x224 (FLOPs).
+Reference behaviour: docs/focal.md. Most tests use a tiny custom arch; the full
+variants are only built (parameter counts) or traced at 224x224 (FLOPs).
 """
 import logging
 

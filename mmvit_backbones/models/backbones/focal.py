@@ -4,9 +4,8 @@ Interactions in Vision Transformers", 2021).
 Four stages of pre-norm blocks with window-wise focal attention (section
 3.2): the queries of a 7x7 window attend its own tokens, a fine ring of
 surrounding tokens and a coarse, pooled level covering a larger region, in
-one softmax. The reference behaviour (token order, duplicates, wrap-around,
-bias tables) is ``shared/specs/focal.md``; choices and their reasons are in
-``docs/focal.md``.
+one softmax. The behaviour we follow (token order, duplicates, wrap-around,
+bias tables) and our choices with their reasons are in ``docs/focal.md``.
 
 All key/value tokens of a window are taken by one precomputed gather from
 one source tensor (the padded map followed by the pooled map), instead of
