@@ -7,7 +7,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# First, so its torchvision shim is active before mmdet/mmpretrain import it.
+# Registers the backbones for the tests that build them by name.
 import mmvit_backbones  # noqa: E402,F401
 
 from repo_helpers import load_script  # noqa: E402

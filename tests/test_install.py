@@ -63,7 +63,7 @@ def plain_env(tmp_path_factory):
          f'mmengine=={mmengine.__version__}',
          *(str(w) for w in MMCV_WHEELS if mmcv.__version__ in w.name))
     _copy_repository(root / 'src')
-    _pip(python, 'setuptools>=70,<82', 'wheel')
+    _pip(python, 'setuptools>=70,<80.9', 'wheel')
     _pip(python, '--no-build-isolation', str(root / 'src'))
     return python
 

@@ -54,7 +54,7 @@ pip_install() {
   fi
 }
 
-pip_install 'pip, setuptools, wheel, ninja' --upgrade pip 'setuptools>=70,<82' wheel ninja
+pip_install 'pip, setuptools, wheel, ninja' --upgrade pip 'setuptools>=70,<80.9' wheel ninja
 pip_install "torch ($(grep -v '^#' "$root/requirements/torch.txt"), for Python $("$py" -c 'import platform; print(platform.python_version())') on $(uname -m))" \
   -r "$root/requirements/torch.txt" numpy
 
