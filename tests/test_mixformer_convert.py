@@ -347,6 +347,58 @@ def official_forward(p, x, depths, heads):
     return outs
 
 
+def test_protocol_2_pdparams_of_numpy_arrays_loads(tmp_path):
+    """Protocol 2 writes array bytes through _codecs.encode(str, 'latin1'):
+    data, accepted; any other use of _codecs.encode is refused."""
+    official = random_official(official_layout(16, [1, 1, 2, 1],
+                                               [1, 2, 2, 4]))
+    src = tmp_path / 'p2.pdparams'
+    with open(src, 'wb') as f:
+        pickle.dump(official, f, protocol=2)
+    assert b'_codecs' in src.read_bytes()
+    loaded = load_pdparams(str(src))
+    assert loaded.keys() == official.keys()
+    assert all(np.array_equal(loaded[k], official[k]) for k in official)
+
+    class CodecsAbuse:
+
+        def __reduce__(self):
+            import _codecs
+            return _codecs.encode, (b'x', 'zlib')
+
+    with open(src, 'wb') as f:
+        pickle.dump({'w': CodecsAbuse()}, f, protocol=2)
+    with pytest.raises(UnsafePickleError, match='_codecs.encode'):
+        load_pdparams(str(src))
+
+
+def test_converter_calls_damaged_or_wrong_files_what_they_are(tmp_path,
+                                                               capsys):
+    tool = load_converter_tool()
+    pth = tmp_path / 'model.pth'
+    torch.save({'w': torch.ones(2)}, pth)
+    good = tmp_path / 'good.pdparams'
+    write_pdparams(good, random_official(official_layout(
+        16, [1, 1, 2, 1], [1, 2, 2, 4])))
+    files = {
+        'empty.pdparams': (b'', 'it is empty (0 bytes)'),
+        'random.pdparams': (np.random.default_rng(0).bytes(4096),
+                            'truncated or damaged'),
+        'truncated.pdparams': (good.read_bytes()[:500],
+                               'truncated or damaged'),
+        'model.pth': (None, 'is a zip archive (a torch .pth checkpoint?)'),
+    }
+    for name, (content, expected) in files.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        assert tool.main([str(path), str(tmp_path / 'out.pth')]) == 2, name
+        message = capsys.readouterr().err
+        assert str(path) in message and expected in message, message
+        assert 'Traceback' not in message and 'trust' not in message
+    assert not (tmp_path / 'out.pth').exists()
+
+
 def test_converted_model_reproduces_the_official_forward():
     """Random weights in the authors' layout; their forward pass, written on
     those arrays, against our model loaded from the converted state dict, at

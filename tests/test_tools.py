@@ -23,7 +23,8 @@ from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import load_checkpoint
 
 from repo_helpers import load_script
-from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
+from mmvit_backbones.utils.checkpoint import (CorruptCheckpointError,
+                                              UnsafeCheckpointError,
                                               checkpoint_keys,
                                               checkpoint_safe_globals,
                                               refuse_unsafe_checkpoints,
@@ -563,3 +564,81 @@ def test_slurm_scripts_run_the_tool_in_one_task_per_gpu(tmp_path, script,
     assert words[10] == '-u'  # words[9] is the Python
     assert Path(words[11]).name == expected[0]
     assert words[12:] == expected[1:]
+
+
+def _damaged_files(tmp_path):
+    """name -> path of files that are no checkpoint."""
+    good = write_checkpoint(tmp_path / 'good.pth')
+    data = Path(good).read_bytes()
+    files = {
+        'empty': b'',
+        'random': np.random.default_rng(0).bytes(4096),
+        'truncated zip': data[:len(data) // 2],
+        'truncated legacy': b'',
+    }
+    legacy = tmp_path / 'legacy.pth'
+    torch.save({'w': torch.ones(3)}, legacy,
+               _use_new_zipfile_serialization=False)
+    files['truncated legacy'] = legacy.read_bytes()[:40]
+    paths = {}
+    for name, content in files.items():
+        path = tmp_path / (name.replace(' ', '_') + '.pth')
+        path.write_bytes(content)
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.mark.parametrize('name', ['empty', 'random', 'truncated zip',
+                                  'truncated legacy'])
+def test_corrupt_checkpoint_is_not_called_unsafe(tmp_path, name):
+    path = _damaged_files(tmp_path)[name]
+    for trust in (False, True):
+        with pytest.raises(CorruptCheckpointError) as error:
+            with refuse_unsafe_checkpoints(path):
+                torch.load(path, weights_only=not trust)
+        message = str(error.value)
+        assert path in message and 'cannot be read' in message
+        assert 'not a safety refusal' in message
+        assert 'arbitrary code' not in message
+    with pytest.raises(CorruptCheckpointError, match=re.escape(path)):
+        checkpoint_keys(path)
+
+
+def test_legacy_format_and_getattr_refusals_name_the_file(tmp_path):
+    legacy = tmp_path / 'evil_legacy.pth'
+    torch.save({'x': Payload(tmp_path / 'executed')}, legacy,
+               _use_new_zipfile_serialization=False)
+    getattr_file = write_checkpoint(tmp_path / 'getattr.pth',
+                                    x=GetattrPayload())
+    for path in (str(legacy), getattr_file):
+        with pytest.raises(UnsafeCheckpointError) as error:
+            with refuse_unsafe_checkpoints(path):
+                torch.load(path, weights_only=True)
+        assert repr(path) in str(error.value)
+    assert not (tmp_path / 'executed').exists()
+
+
+@pytest.mark.parametrize('converter', ['crossformer2mmvit', 'focal2mmvit'])
+def test_torch_converters_call_a_damaged_file_damaged(tmp_path, capsys,
+                                                      converter):
+    tool = load_script(f'tools/model_converters/{converter}.py')
+    for name, path in _damaged_files(tmp_path).items():
+        assert tool.main([path, str(tmp_path / 'out.pth')]) == 2, name
+        message = capsys.readouterr().err
+        assert path in message and 'cannot be read' in message, name
+        assert 'trust-checkpoint' not in message
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_test_tool_calls_a_damaged_checkpoint_damaged(toy_dir, tmp_path):
+    path = _damaged_files(tmp_path)['truncated zip']
+    proc = subprocess.run(
+        [sys.executable, str(TOOLS / 'test.py'), str(toy_dir / 'toy.py'),
+         path, '--work-dir', str(tmp_path / 'work')],
+        capture_output=True, text=True, timeout=300, cwd=toy_dir,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(toy_dir),
+                                                          str(REPO)])))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: checkpoint {path!r} cannot be read: ')
+    assert 'Traceback' not in proc.stderr

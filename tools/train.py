@@ -31,7 +31,8 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
 import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
-from mmvit_backbones.utils.checkpoint import (UnsafeCheckpointError,
+from mmvit_backbones.utils.checkpoint import (CorruptCheckpointError,
+                                              UnsafeCheckpointError,
                                               refuse_unsafe_checkpoints)
 from mmvit_backbones.utils.frameworks import (FRAMEWORKS,
                                               missing_framework_message)
@@ -363,7 +364,7 @@ def run_guarded(step: Callable[[], object], candidates: Sequence[str]):
     try:
         with refuse_unsafe_checkpoints(*candidates):
             return step()
-    except UnsafeCheckpointError as error:
+    except (UnsafeCheckpointError, CorruptCheckpointError) as error:
         sys.exit(f'error: {error}')
 
 

@@ -13,13 +13,18 @@ pickled as ``getattr`` calls) is refused by ``tools/test.py CKPT``,
 such checkpoints contain, keeping the protection against checkpoints that
 would run code when unpickled. :func:`refuse_unsafe_checkpoints` turns torch's
 refusal of any other global into an :class:`UnsafeCheckpointError` that names
-the offending globals and says how to convert a trusted file.
+the file and the offending globals and says how to convert a trusted file,
+and a file that is no readable checkpoint at all (empty, truncated, random
+bytes) into a :class:`CorruptCheckpointError`: a damaged file is not an
+unsafe one, and turning the protection off would not help it.
 """
 import os
 import pickle
+import pickletools
 import re
+import zipfile
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -46,6 +51,58 @@ _registered = False
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects outside the weights-only allow-list.
     """
+
+
+class CorruptCheckpointError(ValueError):
+    """A file is no readable checkpoint: empty, truncated, or not a
+    checkpoint at all."""
+
+
+def corrupt_checkpoint_message(path: str, problem: str) -> str:
+    """The message of :class:`CorruptCheckpointError` for ``path``."""
+    return (f'checkpoint {path!r} cannot be read: {problem}. The file is '
+            'damaged or is not a checkpoint (an interrupted download or '
+            'copy?); this is not a safety refusal, and loading it with '
+            'weights_only=False would not help.')
+
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a torch checkpoint, or None if its structure
+    reads (zip format: the archive and its ``data.pkl``; legacy format: its
+    pickles). Nothing is unpickled.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        return 'it is empty (0 bytes)'
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                pickles = [n for n in names if n.endswith('/data.pkl')
+                           or n == 'data.pkl']
+                if not pickles:
+                    return ('it is a zip archive without the data.pkl of a '
+                            'torch checkpoint')
+                list(pickletools.genops(archive.read(pickles[0])))
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+            return f'its zip archive is damaged ({error})'
+        if damaged is not None:
+            return f'its zip archive is damaged (bad CRC in {damaged})'
+        return None
+    with open(path, 'rb') as f:
+        head = f.read(2)
+        if head[:1] != b'\x80':
+            return ('it is neither a zip-format nor a legacy torch checkpoint '
+                    f'({size} bytes starting with {head!r})')
+        f.seek(0)
+        try:  # legacy format: magic number, protocol, sys info, the object
+            for _ in range(4):
+                for _ in pickletools.genops(f):
+                    pass
+        except (ValueError, EOFError) as error:
+            return f'its pickled data is truncated or damaged ({error})'
+    return None
 
 
 def _numpy_multiarray():
@@ -141,20 +198,27 @@ def unsafe_checkpoint_globals(path: str) -> List[str]:
     return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
 
 
-def unsafe_checkpoint_message(refused: List[str],
-                              checkpoint: Optional[str] = None) -> str:
+def unsafe_checkpoint_message(
+        refused: List[str],
+        checkpoint: Union[None, str, Sequence[str]] = None) -> str:
     """Explain that a checkpoint was refused and what to do about it.
 
     Args:
         refused (list[str]): Names of the globals that were refused.
-        checkpoint (str, optional): Path of the refused file, when known.
+        checkpoint (str | list[str], optional): Path of the refused file, or
+            the paths it is one of, when known.
 
     Returns:
         str: The message of :class:`UnsafeCheckpointError`.
     """
-    source = (f'checkpoint {checkpoint!r}' if checkpoint else
-              'a checkpoint of this run (load_from, --resume, the tested '
-              'checkpoint or a backbone init_cfg)')
+    if isinstance(checkpoint, str):
+        source = f'checkpoint {checkpoint!r}'
+    elif checkpoint:
+        source = ('one of the checkpoints ' +
+                  ', '.join(repr(path) for path in checkpoint))
+    else:
+        source = ('a checkpoint of this run (load_from, --resume, the tested '
+                  'checkpoint or a backbone init_cfg)')
     return (
         f'Refusing to load {source}: it pickles {", ".join(refused)}, which '
         'is not allowed by torch.load(weights_only=True). Unpickling it could '
@@ -176,47 +240,79 @@ def _refused_globals_in_message(message: str) -> List[str]:
     return ['an object torch could not rebuild (' + message.strip() + ')']
 
 
-def _refusal_in_local_file(candidates) -> Optional[UnsafeCheckpointError]:
-    """Find the first local candidate checkpoint holding refused globals."""
-    for path in candidates:
-        if not path or not os.path.isfile(path):
-            continue
+def _local_files(candidates) -> List[str]:
+    return [path for path in candidates if path and os.path.isfile(path)]
+
+
+def _corrupt_local_file(candidates) -> Optional[CorruptCheckpointError]:
+    """The first local candidate that is no readable checkpoint."""
+    for path in _local_files(candidates):
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            return CorruptCheckpointError(
+                corrupt_checkpoint_message(path, problem))
+    return None
+
+
+def _refusal_in_local_file(candidates,
+                           refused: List[str]) -> UnsafeCheckpointError:
+    """The refusal naming the local candidate that holds refused globals:
+    found by scanning zip-format files, else the only local candidate, else
+    all of them."""
+    files = _local_files(candidates)
+    for path in files:
         try:
-            refused = unsafe_checkpoint_globals(path)
+            found = unsafe_checkpoint_globals(path)
         except (ValueError, RuntimeError, OSError):
             continue
-        if refused:
-            return UnsafeCheckpointError(
-                unsafe_checkpoint_message(refused, path))
-    return None
+        if found:
+            return UnsafeCheckpointError(unsafe_checkpoint_message(found, path))
+    if len(files) == 1:
+        return UnsafeCheckpointError(
+            unsafe_checkpoint_message(refused, files[0]))
+    return UnsafeCheckpointError(unsafe_checkpoint_message(refused, files))
+
+
+_READ_FAILURES = ('PytorchStreamReader failed', 'unexpected EOF',
+                  'invalid load key', 'could not find MARK',
+                  'pickle data was truncated', 'Ran out of input')
 
 
 @contextmanager
 def refuse_unsafe_checkpoints(*candidates: Optional[str]) -> Iterator[None]:
-    """Replace torch's weights-only refusals by a clear error.
+    """Replace torch's refusals and read errors by clear ones.
 
-    Errors of ``torch.load(weights_only=True)`` raised inside the block become
-    :class:`UnsafeCheckpointError` naming the refused globals; other errors
-    pass through unchanged. Only on such a refusal are the local
-    ``candidates`` scanned, to name the file and all of its refused globals.
+    Errors of ``torch.load`` raised inside the block are explained: if one
+    of the local ``candidates`` is no readable checkpoint (empty, truncated,
+    random bytes), a :class:`CorruptCheckpointError` naming it; otherwise a
+    weights-only refusal becomes an :class:`UnsafeCheckpointError` naming the
+    file and the refused globals. Other errors pass through unchanged. The
+    candidates are only looked at when such an error happens.
 
     Args:
         *candidates (str, optional): Checkpoint paths the block may load.
 
     Raises:
+        CorruptCheckpointError: A checkpoint file cannot be read.
         UnsafeCheckpointError: A checkpoint was refused.
     """
     try:
         yield
-    except UnsafeCheckpointError:
+    except (UnsafeCheckpointError, CorruptCheckpointError):
         raise
-    except pickle.UnpicklingError as error:
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
         message = str(error)
-        if _WEIGHTS_ONLY_FAILURE not in message:
+        refused = _WEIGHTS_ONLY_FAILURE in message
+        if not refused and not (isinstance(error, EOFError) or any(
+                failure in message for failure in _READ_FAILURES)):
             raise
-        refusal = _refusal_in_local_file(candidates) or UnsafeCheckpointError(
-            unsafe_checkpoint_message(_refused_globals_in_message(message)))
-        raise refusal from None
+        corrupt = _corrupt_local_file(candidates)
+        if corrupt is not None:
+            raise corrupt from None
+        if not refused:
+            raise
+        raise _refusal_in_local_file(
+            candidates, _refused_globals_in_message(message)) from None
 
 
 def checkpoint_keys(path: str, prefix: Optional[str] = None) -> List[str]:

@@ -17,7 +17,8 @@ from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
 import torch
 from torch import nn
 
-from .checkpoint import UnsafeCheckpointError, refuse_unsafe_checkpoints
+from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
+                         refuse_unsafe_checkpoints)
 
 TORCH_TRUST_HELP = ('unpickle SRC with weights_only=False (training '
                     'checkpoints pickle their config); only for files from a '
@@ -150,6 +151,8 @@ def convert_torch_checkpoint(
     except UnsafeCheckpointError as error:
         print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
               'the file comes from.', file=sys.stderr)
+    except CorruptCheckpointError as error:
+        print(error, file=sys.stderr)
     except KeyError as error:
         print(f'{src}: {error.args[0]}', file=sys.stderr)
     return None

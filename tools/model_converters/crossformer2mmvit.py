@@ -23,7 +23,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
+import mmvit_backbones  # noqa: F401  (registries)
 from mmvit_backbones.models.backbones.crossformer import CrossFormer
 from mmvit_backbones.models.backbones.crossformer_convert import (
     arch_name, convert_crossformer_state_dict, dropped_reason, infer_arch)

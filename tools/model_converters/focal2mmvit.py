@@ -25,7 +25,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
+import mmvit_backbones  # noqa: F401  (registries)
 from mmvit_backbones.models.backbones.focal import FocalTransformer
 from mmvit_backbones.models.backbones.focal_convert import (
     arch_name, convert_focal_state_dict, dropped_reason, infer_arch)

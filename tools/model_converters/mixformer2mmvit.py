@@ -24,11 +24,12 @@ import argparse
 import sys
 from typing import List, Optional
 
-import mmvit_backbones  # noqa: F401  (torchvision shim, registries)
+import mmvit_backbones  # noqa: F401  (registries)
 from mmvit_backbones.models.backbones.mixformer import MixFormer
 from mmvit_backbones.models.backbones.mixformer_convert import (
     UnsafePickleError, arch_name, convert_mixformer_state_dict,
     dropped_reason, infer_arch, load_pdparams)
+from mmvit_backbones.utils.checkpoint import CorruptCheckpointError
 from mmvit_backbones.utils.conversion import (converter_arg_parser,
                                               save_and_report)
 
@@ -51,6 +52,9 @@ def convert(args: argparse.Namespace) -> int:
     except UnsafePickleError as error:
         print(f'{args.src}: {error}\nRerun with --trust-checkpoint if you '
               'trust where the file comes from.', file=sys.stderr)
+        return 2
+    except CorruptCheckpointError as error:
+        print(error, file=sys.stderr)
         return 2
     except KeyError as error:
         print(f'{args.src}: {error.args[0]}', file=sys.stderr)

@@ -13,13 +13,17 @@ holds bare backbone keys; it loads with ``init_cfg=dict(type='Pretrained',
 checkpoint=PATH)``. ``tools/model_converters/mixformer2mmvit.py`` is the
 command-line front end.
 """
+import os
 import pickle
 import re
+import zipfile
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ...utils.checkpoint import (CorruptCheckpointError,
+                                 corrupt_checkpoint_message)
 from ...utils.conversion import (ConversionResult, matching_label,
                                  rename_state_dict, stage_depth)
 from .mixformer import MixFormer
@@ -100,10 +104,28 @@ class UnsafePickleError(pickle.UnpicklingError):
     :data:`SAFE_PICKLE_GLOBALS`."""
 
 
+def _latin1_bytes(text: str, encoding: str = 'latin1') -> bytes:
+    """``_codecs.encode`` as pickle protocol 2 uses it for the raw bytes of
+    numpy arrays (``encode(str, 'latin1')``): data, not code; nothing else
+    is accepted."""
+    if not isinstance(text, str) or encoding.lower() not in ('latin1',
+                                                              'latin-1'):
+        raise UnsafePickleError(
+            'refused _codecs.encode with arguments other than (str, '
+            f"'latin1'): got ({type(text).__name__}, {encoding!r})")
+    return text.encode('latin1')
+
+
+# Globals that are replaced by a restricted version of themselves.
+_RESTRICTED_PICKLE_GLOBALS = {('_codecs', 'encode'): _latin1_bytes}
+
+
 class _WeightsUnpickler(pickle.Unpickler):
     """Unpickler that only rebuilds numpy arrays and plain containers."""
 
     def find_class(self, module: str, name: str):
+        if (module, name) in _RESTRICTED_PICKLE_GLOBALS:
+            return _RESTRICTED_PICKLE_GLOBALS[module, name]
         if (module, name) not in SAFE_PICKLE_GLOBALS:
             raise UnsafePickleError(
                 f'refused to unpickle {module}.{name}: a .pdparams file of '
@@ -122,11 +144,29 @@ def load_pdparams(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
     Raises:
         UnsafePickleError: If the file references other globals and
             ``trust`` is False.
+        CorruptCheckpointError: If the file is empty, damaged, or not a
+            pickle (a torch ``.pth`` zip archive, random bytes).
         KeyError: If the file is not a dict of arrays.
     """
-    with open(path, 'rb') as f:
-        loaded = (pickle.load(f) if trust else _WeightsUnpickler(
-            f, encoding='latin1').load())
+    if os.path.getsize(path) == 0:
+        raise CorruptCheckpointError(
+            corrupt_checkpoint_message(path, 'it is empty (0 bytes)'))
+    if zipfile.is_zipfile(path):
+        raise CorruptCheckpointError(
+            f'{path!r} is a zip archive (a torch .pth checkpoint?), not the '
+            'pickle of a PaddlePaddle .pdparams file: convert CrossFormer '
+            'and Focal .pth files with their own converters')
+    try:
+        with open(path, 'rb') as f:
+            loaded = (pickle.load(f) if trust else _WeightsUnpickler(
+                f, encoding='latin1').load())
+    except UnsafePickleError:
+        raise
+    except Exception as error:  # any failure to parse: damaged bytes
+        raise CorruptCheckpointError(
+            corrupt_checkpoint_message(
+                path, 'its pickled data is truncated or damaged '
+                f'({type(error).__name__}: {error})')) from None
     if not isinstance(loaded, dict):
         raise KeyError(f'expected a dict of arrays, got {type(loaded)}')
     weights = {k: v for k, v in loaded.items() if k != PADDLE_NAME_TABLE}
