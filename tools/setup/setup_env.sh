@@ -68,7 +68,7 @@ if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
     command -v "${CXX:-c++}" >/dev/null 2>&1 ||
       fail "no C++ compiler ('${CXX:-c++}') on PATH: mmcv's ops are compiled from source (Debian: apt-get install g++)"
     if [ "$mode" = cuda ]; then export FORCE_CUDA=1; else export FORCE_CUDA=0; fi
-    echo "setup_env.sh: building mmcv 2.1.0 with $mode ops (about 13 minutes on 2 cores; log: $log)"
+    echo "setup_env.sh: building mmcv 2.1.0 with $mode ops (about 20 minutes on 2 cores; log: $log)"
     mkdir -p "$wheels"
     if ! MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "$py" -m pip wheel --disable-pip-version-check \
         --no-build-isolation --no-deps -w "$wheels" -r "$root/requirements/mmcv.txt" >>"$log" 2>&1; then
