@@ -284,6 +284,18 @@ def test_gradients_reach_every_parameter(family):
 
 
 @families
+def test_gradients_have_their_parameters_strides(family):
+    """DistributedDataParallel warns on every step ("Grad strides do not
+    match bucket view strides") and copies the gradient when they differ."""
+    model = family.build().train()
+    outs = model(torch.rand(2, 3, *family.grad_size))
+    sum(o.sum() for o in outs).backward()
+    mismatched = [name for name, p in model.named_parameters()
+                  if p.grad is not None and p.grad.stride() != p.stride()]
+    assert not mismatched
+
+
+@families
 def test_drop_path_grows_linearly_over_the_blocks(family):
     model = family.build(drop_path_rate=0.4)
     rates = drop_path_rates(model)

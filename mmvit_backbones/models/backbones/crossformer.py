@@ -18,8 +18,8 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (DynamicPositionBias, PreNormBlock, attend,
-                      tokens_to_map)
+from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
+                      attend, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, TokenPyramidBackbone
 
@@ -264,8 +264,7 @@ class AmplitudeCoolingLayer(nn.Module):
 
     def __init__(self, embed_dims: int, norm_cfg: dict = dict(type='LN')):
         super().__init__()
-        self.conv = nn.Conv2d(
-            embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
+        self.conv = DepthwiseConv2d(embed_dims, 3)
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:

@@ -16,9 +16,10 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (ConvEmbed, CrossAttention, DropPath, Mlp,
-                      MultiheadAttention, PreNormBlock, ShiftedWindowAttention,
-                      attend, merge_heads, padding_key_mask, tokens_to_map)
+from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
+                      Mlp, MultiheadAttention, PreNormBlock,
+                      ShiftedWindowAttention, attend, merge_heads,
+                      padding_key_mask, tokens_to_map)
 from .base import HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -61,8 +62,7 @@ class CrossShapedWindowAttention(nn.Module):
         self.stripe_width = stripe_width
         self.attn_drop = attn_drop
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.lepe = nn.ModuleList(
-            nn.Conv2d(half, half, 3, padding=1, groups=half) for _ in range(2))
+        self.lepe = nn.ModuleList(DepthwiseConv2d(half, 3) for _ in range(2))
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
         self._masks: Dict[tuple, torch.Tensor] = {}

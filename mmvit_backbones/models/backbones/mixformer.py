@@ -22,8 +22,9 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (PreNormBlock, RelativePositionBias, attend,
-                      channel_norm, channel_norm_nhwc, pad_to_multiple)
+from ..layers import (DepthwiseConv2d, PreNormBlock, RelativePositionBias,
+                      attend, channel_norm, channel_norm_nhwc,
+                      pad_to_multiple)
 from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
@@ -169,12 +170,7 @@ class MixingAttention(nn.Module):
         self.proj_attn_norm = nn.LayerNorm(half)
         self.proj_cnn = nn.Linear(embed_dims, embed_dims)
         self.proj_cnn_norm = nn.LayerNorm(embed_dims)
-        self.dwconv = nn.Conv2d(
-            embed_dims,
-            embed_dims,
-            dwconv_kernel_size,
-            padding=dwconv_kernel_size // 2,
-            groups=embed_dims)
+        self.dwconv = DepthwiseConv2d(embed_dims, dwconv_kernel_size)
         self.dwconv_norm = build_norm_layer(norm_cfg, embed_dims)[1]
         self.act = nn.GELU()
         self.channel_interaction = InteractionGate(
