@@ -90,6 +90,20 @@ class ToolsTestMetric(BaseMetric):
 
 
 @HOOKS.register_module(force=True)
+class ToolsTestKillAtEpochHook(Hook):
+    """kill -9 the own process when epoch ``kill_at`` is about to start,
+    after the previous epoch's checkpoint was written."""
+    priority = 'LOWEST'
+
+    def __init__(self, kill_at):
+        self.kill_at = kill_at
+
+    def before_train_epoch(self, runner):
+        if runner.epoch >= self.kill_at:
+            os.kill(os.getpid(), 9)
+
+
+@HOOKS.register_module(force=True)
 class ToolsTestKillHook(Hook):
     """End the process abruptly, as a kill would, after some iterations."""
     priority = 'LOWEST'
@@ -134,6 +148,23 @@ log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 '''
 
+EPOCHS = 4
+EPOCH_CONFIG = f'''
+_base_ = './toy.py'
+train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop',
+                 max_epochs={EPOCHS}, val_interval=2)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=6),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[3], gamma=0.1)]
+default_hooks = dict(checkpoint=dict(
+    _delete_=True, type='CheckpointHook', by_epoch=True, interval=1))
+log_processor = dict(by_epoch=True)
+'''
+EPOCH_KILLED_CONFIG = '''
+_base_ = './toy_epoch.py'
+custom_hooks = [dict(type='ToolsTestKillAtEpochHook', kill_at=2)]
+'''
+
 KILLED_CONFIG = f'''
 _base_ = './toy.py'
 custom_hooks = [dict(type='ToolsTestKillHook', kill_after={KILL_AFTER})]
@@ -173,6 +204,8 @@ def toy_dir(tmp_path_factory):
     (directory / 'tools_test_toy.py').write_text(TOY_MODULE)
     (directory / 'toy.py').write_text(TOY_CONFIG)
     (directory / 'toy_killed.py').write_text(KILLED_CONFIG)
+    (directory / 'toy_epoch.py').write_text(EPOCH_CONFIG)
+    (directory / 'toy_epoch_killed.py').write_text(EPOCH_KILLED_CONFIG)
     sys.path.insert(0, str(directory))
     yield directory
     sys.path.remove(str(directory))
@@ -282,6 +315,55 @@ def test_killed_run_resumes_from_last_checkpoint(killed_run, toy_dir,
     uninterrupted = torch.load(tmp_path / f'iter_{MAX_ITERS}.pth')
     for name, value in uninterrupted['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][name], value)
+
+
+def _train(toy_dir, config, work_dir, *extra):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(toy_dir), str(REPO)]))
+    return subprocess.run(
+        [sys.executable, str(TOOLS / 'train.py'), str(toy_dir / config),
+         '--work-dir', str(work_dir), *extra],
+        env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_epoch_run_killed_9_resumes_as_if_never_killed(toy_dir, tmp_path):
+    """kill -9 (by PID) right after the epoch-2 checkpoint, --resume, and
+    compare with an uninterrupted run: iterations, learning rate, the final
+    checkpoint's step and its weights."""
+    killed = _train(toy_dir, 'toy_epoch_killed.py', tmp_path / 'run')
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (tmp_path / 'run' / 'epoch_2.pth').is_file()
+    assert not (tmp_path / 'run' / 'epoch_3.pth').exists()
+    resumed = _train(toy_dir, 'toy_epoch.py', tmp_path / 'run', '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    full = _train(toy_dir, 'toy_epoch.py', tmp_path / 'full')
+    assert full.returncode == 0, full.stderr[-2000:]
+    iters_per_epoch = 8 // 2
+    last = torch.load(tmp_path / 'run' / f'epoch_{EPOCHS}.pth',
+                      weights_only=False)
+    expected = torch.load(tmp_path / 'full' / f'epoch_{EPOCHS}.pth',
+                          weights_only=False)
+    assert last['meta']['epoch'] == expected['meta']['epoch'] == EPOCHS
+    assert last['meta']['iter'] == expected['meta']['iter'] == (
+        EPOCHS * iters_per_epoch)
+    assert [g['lr'] for g in last['optimizer']['param_groups']] == [
+        g['lr'] for g in expected['optimizer']['param_groups']]
+    for name, value in expected['state_dict'].items():
+        torch.testing.assert_close(last['state_dict'][name], value)
+    log = sorted((tmp_path / 'run').glob('*/*.log'))[-1].read_text()
+    assert 'resumed epoch: 2, iter: 8' in log
+    assert 'eta: -' not in log
+
+
+def test_iteration_checkpoints_in_an_epoch_loop_are_refused(toy_dir,
+                                                            tmp_path):
+    proc = _train(toy_dir, 'toy_epoch.py', tmp_path / 'run', '--cfg-options',
+                  'default_hooks.checkpoint.by_epoch=False')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'error: default_hooks.checkpoint.by_epoch=False writes checkpoints '
+        'in the middle of epochs, which EpochBasedTrainLoop cannot resume')
+    assert not (tmp_path / 'run').exists()
 
 
 def test_unsafe_checkpoint_is_refused_with_clear_message(tmp_path):

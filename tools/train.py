@@ -211,6 +211,32 @@ def check_hook_arguments(cfg: Config) -> None:
                         f'{name!r}{hint} (it takes {", ".join(valid)})')
 
 
+def check_checkpoints_resume_whole_epochs(cfg: Config) -> None:
+    """Refuse iteration checkpoints (``CheckpointHook(by_epoch=False)``) in
+    an epoch-based training loop.
+
+    MMEngine's ``EpochBasedTrainLoop`` resumes a checkpoint written in the
+    middle of an epoch by running that whole epoch again: more iterations
+    than the schedule has, a negative ETA, a learning-rate schedule that
+    runs past its end, and a final iteration that never matches, so the
+    final model is not saved. Epoch checkpoints resume exactly.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    loop = train_cfg.get('type',
+                         'EpochBasedTrainLoop' if 'max_epochs' in train_cfg
+                         else None)
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    if loop in ('EpochBasedTrainLoop', 'mmengine.EpochBasedTrainLoop') and \
+            checkpoint.get('by_epoch', True) is False:
+        raise SystemExit(
+            'error: default_hooks.checkpoint.by_epoch=False writes checkpoints '
+            'in the middle of epochs, which EpochBasedTrainLoop cannot resume '
+            '(it would run the interrupted epoch again from its start, past '
+            'the schedule, and never save the final model): checkpoint every '
+            'epoch (by_epoch=True, interval=1) or train with an '
+            'IterBasedTrainLoop')
+
+
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to AmpOptimWrapper with a dynamic scale.
 
@@ -372,6 +398,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of tools/train.py."""
     args = parse_args(argv)
     cfg = load_config(args)
+    check_checkpoints_resume_whole_epochs(cfg)
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
