@@ -3,7 +3,9 @@
 Runs the real tools as subprocesses (tools/train.py, tools/test.py) on the
 real demo config, with only the data location and the number of epochs
 overridden, and checks that the evaluation prints COCO bbox and segm mAP for
-the checkpoint the training wrote.
+the checkpoint the training wrote; then draws the training curves (loss,
+and the mAP of the validation after the epoch) and the predictions drawn by
+``--show-dir`` with tools/misc/demo_figures.py.
 """
 import os
 import re
@@ -11,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mmcv
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +57,8 @@ def test_train_then_test_on_bundled_data(mini_coco, tmp_path):
     assert checkpoint.is_file()
 
     tested = run(['tools/test.py', CONFIG, str(checkpoint), '--work-dir',
-                  str(tmp_path / 'test'), '--cfg-options',
+                  str(tmp_path / 'test'), '--show-dir',
+                  str(work_dir / 'predictions'), '--cfg-options',
                   *data_overrides(mini_coco)])
     assert tested.returncode == 0, tested.stderr[-3000:]
     log = tested.stdout + tested.stderr
@@ -62,3 +66,13 @@ def test_train_then_test_on_bundled_data(mini_coco, tmp_path):
         found = re.search(rf'coco/{metric}_mAP: (-?[0-9.]+)', log)
         assert found, f'no {metric} mAP in the test output'
         assert 0.0 <= float(found.group(1)) <= 1.0
+
+    drawn = run(['tools/misc/demo_figures.py', str(work_dir)])
+    assert drawn.returncode == 0, drawn.stderr[-3000:]
+    figures = drawn.stdout.split()
+    assert [Path(f).name for f in figures] == [
+        'mini-coco_loss.png', 'mini-coco_mAP.png',
+        'mini-coco_predictions.png']
+    predictions = mmcv.imread(figures[-1])
+    assert predictions.shape[0] == 256
+    assert predictions.shape[1] > 4 * 256  # the 4 val images side by side

@@ -148,15 +148,43 @@ def test_train_then_test_prints_miou(mini_ade20k, tmp_path):
     work_dir = tmp_path / 'work'
     trained = run_tool(['tools/train.py', config, '--work-dir', str(work_dir),
                         '--cfg-options', 'train_cfg.max_iters=2',
+                        'train_cfg.val_interval=2',
                         'default_hooks.checkpoint.interval=2', *data_root])
     assert trained.returncode == 0, trained.stderr[-3000:]
     checkpoint = work_dir / 'iter_2.pth'
     assert checkpoint.is_file()
 
     tested = run_tool(['tools/test.py', config, str(checkpoint),
-                       '--work-dir', str(tmp_path / 'test'),
+                       '--work-dir', str(tmp_path / 'test'), '--show-dir',
+                       str(work_dir / 'predictions'),
                        '--cfg-options', *data_root])
     assert tested.returncode == 0, tested.stderr[-3000:]
     found = re.search(r'mIoU: (\d+\.\d+)', tested.stdout + tested.stderr)
     assert found, 'no mIoU in the test output'
     assert 0.0 <= float(found.group(1)) <= 100.0
+
+    drawn = run_tool(['tools/misc/demo_figures.py', str(work_dir)])
+    assert drawn.returncode == 0, drawn.stderr[-3000:]
+    assert [Path(f).name for f in drawn.stdout.split()] == [
+        'mini-ade20k_loss.png', 'mini-ade20k_mIoU.png',
+        'mini-ade20k_predictions.png']
+
+
+@pytest.mark.parametrize('config', DEMO_CONFIGS)
+def test_mmseg_browse_dataset_draws_every_training_image(config, mini_ade20k,
+                                                          tmp_path):
+    """mmseg's own browse_dataset.py on our configs: with mmseg's stock
+    visualizer it stops in cv2.rectangle on the first image (a non-contiguous
+    view, mmvit_backbones/visualization/)."""
+    import mmseg
+    script = (Path(mmseg.__file__).parent / '.mim' / 'tools' /
+              'analysis_tools' / 'browse_dataset.py')
+    out = tmp_path / 'browse'
+    done = run_tool([str(script), config, '--not-show', '--output-dir',
+                     str(out), '--cfg-options',
+                     f'train_dataloader.dataset.data_root={mini_ade20k}/'])
+    assert done.returncode == 0, done.stderr[-3000:]
+    drawn = sorted(path.name for path in out.iterdir())
+    assert len(drawn) == SMALL.num_train
+    picture = np.array(Image.open(out / drawn[0]))
+    assert picture.ndim == 3 and picture.std() > 0

@@ -9,7 +9,12 @@ _base_ = [
     './schedules/fpn_adamw_80k.py',
     'mmseg::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmvit_backbones'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmvit_backbones', 'mmvit_backbones.visualization'],
+    allow_failed_imports=False)
+# mmseg's visualizer, also for images that are views of a CHW tensor (as
+# mmseg's browse_dataset.py passes them; mmvit_backbones/visualization/).
+visualizer = dict(type='ContiguousSegLocalVisualizer')
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)

@@ -12,7 +12,12 @@ _base_ = [
     'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
     './mixformer_dense.py',
 ]
-custom_imports = dict(imports=['mmvit_backbones'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmvit_backbones', 'mmvit_backbones.visualization'],
+    allow_failed_imports=False)
+# mmseg's visualizer, also for images that are views of a CHW tensor (as
+# mmseg's browse_dataset.py passes them; mmvit_backbones/visualization/).
+visualizer = dict(type='ContiguousSegLocalVisualizer')
 
 checkpoint_file = None
 pretrained = None
