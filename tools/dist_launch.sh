@@ -15,6 +15,10 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
   PYTHON="$ROOT/.venv/bin/python"
 fi
 
+# torchrun gives each process OMP_NUM_THREADS=1 unless it is set; MKL gets
+# the same (MMEngine would set 1 and warn about it in every process).
+export MKL_NUM_THREADS=${MKL_NUM_THREADS:-${OMP_NUM_THREADS:-1}}
+
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" \
   --node_rank="${NODE_RANK:-0}" \
