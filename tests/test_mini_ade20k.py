@@ -157,7 +157,9 @@ def test_train_then_test_prints_miou(mini_ade20k, tmp_path):
     tested = run_tool(['tools/test.py', config, str(checkpoint),
                        '--work-dir', str(tmp_path / 'test'), '--show-dir',
                        str(work_dir / 'predictions'),
-                       '--cfg-options', *data_root])
+                       '--cfg-options', *data_root,
+                       # mmseg's hook draws every 50th image by default
+                       'default_hooks.visualization.interval=1'])
     assert tested.returncode == 0, tested.stderr[-3000:]
     found = re.search(r'mIoU: (\d+\.\d+)', tested.stdout + tested.stderr)
     assert found, 'no mIoU in the test output'
