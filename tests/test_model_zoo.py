@@ -9,7 +9,8 @@
   counts are what ``tools/misc/model_zoo.py`` gives for the current configs
   (its ``--check``).
 
-Which config serves which paper row is the tool's ``CONFIG_KINDS`` table.
+Which config serves which paper row, and the papers' errata, are data in
+reference/model_zoo.yaml.
 """
 import copy
 import functools
@@ -54,13 +55,11 @@ def paper_row_keys(tables: dict) -> List[Tuple[str, ...]]:
 
 
 ROW_KEYS = paper_row_keys(TABLES)
-# Variant prefix -> the reference/paper_numbers/ file that holds its rows.
+# Variant prefix -> the reference/paper_numbers/ file that holds its rows
+# (the family's configs/ folder name).
 PAPER_NUMBERS_FILE = {
-    'maformer': 'maformer',
-    'crossformer': 'crossformer',
-    'crossformerpp': 'crossformer',
-    'focal': 'focal',
-    'mixformer': 'mixformer',
+    prefix: folder
+    for folder, family in zoo.ZOO.families.items() for prefix in family.papers
 }
 
 
@@ -77,7 +76,8 @@ def test_paper_numbers_one_file_per_family():
             if PAPER_NUMBERS_FILE[key[-1].rsplit('-', 1)[0]] != path.stem
         ]
         assert rows and not strangers, (path.name, strangers)
-    assert {key[-1].rsplit('-', 1)[0] for key in ROW_KEYS} == set(zoo.PAPERS)
+    assert {key[-1].rsplit('-', 1)[0]
+            for key in ROW_KEYS} == set(zoo.ZOO.papers)
 
 
 def test_every_paper_row_names_its_source():
@@ -122,15 +122,45 @@ def built_params():
 
 def expected_params(key: Tuple[str, ...], row) -> float:
     """The paper's parameter count (M), corrected where it is an erratum."""
-    erratum = zoo.PAPER_ERRATA.get(key)
-    return erratum.params(TABLES) if erratum else row.params
+    erratum = zoo.ZOO.errata.get(key)
+    return erratum.value if erratum else row.params
+
+
+def test_errata_correct_existing_rows():
+    strays = [
+        '/'.join(key) for key, erratum in zoo.ZOO.errata.items()
+        if key not in ROW_KEYS
+        or erratum.field not in functools.reduce(dict.get, key, TABLES)
+    ]
+    assert not strays, f'errata of rows or fields not in the tables: {strays}'
+
+
+def test_crossformerpp_s_retinanet_erratum_follows_from_the_paper():
+    """The corrected count is the paper's CrossFormer++-S Mask R-CNN count
+    minus the Mask R-CNN / RetinaNet difference of CrossFormer-S, as its
+    reason says."""
+    coco = TABLES['coco']
+    derived = (coco['mask-rcnn_1x']['crossformerpp-s']['params'] -
+               coco['mask-rcnn_1x']['crossformer-s']['params'] +
+               coco['retinanet_1x']['crossformer-s']['params'])
+    erratum = zoo.ZOO.errata[('coco', 'retinanet_1x', 'crossformerpp-s')]
+    assert erratum.value == pytest.approx(derived, abs=0.05)
+
+
+def test_zoo_reader_refuses_an_erratum_of_an_uncompared_field(tmp_path):
+    data = yaml.safe_load(zoo.ZOO_FILE.read_text())
+    data['errata'][0]['field'] = 'flops'
+    path = tmp_path / 'model_zoo.yaml'
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match='only params'):
+        zoo.load_zoo(path)
 
 
 @pytest.mark.parametrize('key', ROW_KEYS, ids='/'.join)
 def test_paper_row_has_config(key, configs_by_row):
     assert key in configs_by_row, (
         f'no config in configs/ reproduces paper row {"/".join(key)}; '
-        'the naming patterns are CONFIG_KINDS in tools/misc/model_zoo.py')
+        'the naming patterns are config_kinds in reference/model_zoo.yaml')
 
 
 @pytest.mark.parametrize('key', ROW_KEYS, ids='/'.join)

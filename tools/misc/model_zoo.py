@@ -9,6 +9,13 @@ parameters and FLOPs (multiply-adds, counted by
 stand next to the paper's numbers and metrics from
 ``reference/paper_numbers/<family>.yaml`` (read by :func:`load_paper_tables`).
 
+What the zoo knows about the families is data, in
+``reference/model_zoo.yaml`` (read by :func:`load_zoo`, fields described in
+``reference/README.md``): the families and their papers, the config kinds
+(file-name pattern -> paper table, dataset, FLOPs input size), the paper rows
+served by another config, which configs take a pair's ``alt_*`` row, and the
+papers' errata. This script only renders it.
+
 No model was trained here and no weights are released: the metrics are the
 papers' reported numbers for the authors' own models.
 
@@ -66,6 +73,7 @@ ZOO_DOC = REPO / 'docs' / 'model_zoo.md'
 COUNTS_FILE = REPO / 'docs' / 'model_zoo.json'
 MODEL_INDEX = REPO / 'model-index.yml'
 PAPER_NUMBERS = REPO / 'reference' / 'paper_numbers'
+ZOO_FILE = REPO / 'reference' / 'model_zoo.yaml'
 GENERATED_BY = 'tools/misc/model_zoo.py'
 
 
@@ -78,68 +86,29 @@ class Paper:
     readme: str
 
 
-# Variant prefix (the part of ``<prefix>-<arch>`` in config names) -> paper.
-PAPERS = {
-    'maformer':
-    Paper(
-        'MAFormer', 'MAFormer: A Transformer Network with Multi-scale '
-        'Attention Fusion for Visual Recognition',
-        'https://arxiv.org/abs/2209.01620', 'docs/maformer.md'),
-    'crossformer':
-    Paper(
-        'CrossFormer', 'CrossFormer: A Versatile Vision Transformer Hinging '
-        'on Cross-scale Attention', 'https://arxiv.org/abs/2108.00154',
-        'docs/crossformer.md'),
-    'crossformerpp':
-    Paper(
-        'CrossFormer++', 'CrossFormer++: A Versatile Vision Transformer '
-        'Hinging on Cross-scale Attention',
-        'https://arxiv.org/abs/2303.06908', 'docs/crossformer.md'),
-    'focal':
-    Paper(
-        'Focal Transformer', 'Focal Self-attention for Local-Global '
-        'Interactions in Vision Transformers',
-        'https://arxiv.org/abs/2107.00641', 'docs/focal.md'),
-    'mixformer':
-    Paper(
-        'MixFormer', 'MixFormer: Mixing Features across Windows and '
-        'Dimensions', 'https://arxiv.org/abs/2204.02557',
-        'docs/mixformer.md'),
-}
-# configs/<folder> -> section title in docs/model_zoo.md.
-FAMILIES = {
-    'maformer': 'MAFormer',
-    'crossformer': 'CrossFormer and CrossFormer++',
-    'focal': 'Focal Transformer',
-    'mixformer': 'MixFormer',
-}
-ARCH_ORDER = ('t', 's', 'b', 'l', 'h')
+@dataclass(frozen=True)
+class Family:
+    """A ``configs/<folder>/`` family: its section title in
+    docs/model_zoo.md and its papers, by variant prefix (the part of
+    ``<prefix>-<arch>`` in config names)."""
+    title: str
+    papers: Dict[str, Paper]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A paper metric: model-index Task and metric name, docs label."""
+    task: str
+    metric: str
+    label: str
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A benchmark: its name and the paper metric keys it reports.
-
-    Attributes:
-        name (str): Dataset name in the metafiles.
-        metrics (dict): Metric key in the paper tables -> (model-index
-            Task, metric name, label in docs/model_zoo.md).
-    """
+    """A benchmark: its name in the metafiles and the paper metric keys it
+    reports (key in the paper tables -> :class:`Metric`)."""
     name: str
-    metrics: Dict[str, Tuple[str, str, str]]
-
-
-IMAGENET = Dataset('ImageNet-1k', {
-    'top1': ('Image Classification', 'Top 1 Accuracy', 'top-1'),
-})
-COCO = Dataset('COCO', {
-    'box': ('Object Detection', 'box AP', 'box AP'),
-    'mask': ('Instance Segmentation', 'mask AP', 'mask AP'),
-})
-ADE20K = Dataset('ADE20K', {
-    'miou': ('Semantic Segmentation', 'mIoU', 'mIoU'),
-    'ms': ('Semantic Segmentation', 'mIoU(ms)', 'multi-scale mIoU'),
-})
+    metrics: Dict[str, Metric]
 
 
 @dataclass(frozen=True)
@@ -155,93 +124,135 @@ class ConfigKind:
             the paper tables; None where the papers have none.
         dataset (Dataset): The benchmark.
         input_shape (tuple[int, int]): ``(H, W)`` at which the papers count
-            FLOPs (mmseg tests ADE20K at scale (2048, 512), i.e. 4 W : 1 H).
+            FLOPs.
+        regex (re.Pattern): ``pattern`` as a regex capturing the variant.
     """
     title: str
     pattern: str
     paper_table: Optional[Tuple[str, ...]]
     dataset: Dataset
     input_shape: Tuple[int, int]
-
-    @functools.cached_property
-    def regex(self) -> re.Pattern:
-        """Regex of the file stem, capturing the variant."""
-        prefixes = '|'.join(sorted(PAPERS, key=len, reverse=True))
-        parts = re.split(r'(\{variant\}|\{batch\})', self.pattern)
-        fields = {
-            '{variant}': rf'(?P<variant>(?:{prefixes})-[a-z0-9]+)',
-            '{batch}': r'\d+xb\d+',
-        }
-        return re.compile(''.join(fields.get(p, re.escape(p)) for p in parts))
+    regex: re.Pattern
 
 
-COCO_SHAPE = (800, 1280)
-# The one table from config names to paper tables; docs/model_zoo.md lists
-# the tables in this order.
-CONFIG_KINDS = (
-    ConfigKind('ImageNet-1k classification', '{variant}_{batch}_in1k',
-               ('classification', ), IMAGENET, (224, 224)),
-    ConfigKind('COCO, RetinaNet 1x', 'retinanet_{variant}_1x_coco',
-               ('coco', 'retinanet_1x'), COCO, COCO_SHAPE),
-    ConfigKind('COCO, RetinaNet 3x multi-scale',
-               'retinanet_{variant}_ms-3x_coco', ('coco', 'retinanet_3x_ms'),
-               COCO, COCO_SHAPE),
-    ConfigKind('COCO, Mask R-CNN 1x', 'mask-rcnn_{variant}_1x_coco',
-               ('coco', 'mask-rcnn_1x'), COCO, COCO_SHAPE),
-    ConfigKind('COCO, Mask R-CNN 3x multi-scale',
-               'mask-rcnn_{variant}_ms-3x_coco', ('coco', 'mask-rcnn_3x_ms'),
-               COCO, COCO_SHAPE),
-    ConfigKind('COCO, Cascade Mask R-CNN 3x multi-scale',
-               'cascade-mask-rcnn_{variant}_ms-3x_coco',
-               ('coco', 'cascade-mask-rcnn_3x_ms'), COCO, COCO_SHAPE),
-    ConfigKind('COCO, HTC 1x', 'htc_{variant}_1x_coco', None, COCO,
-               COCO_SHAPE),
-    ConfigKind('COCO, HTC++ 3x multi-scale (400-1400)',
-               'htcpp_{variant}_ms-400-1400-3x_coco', ('coco', 'htc++_3x_ms'),
-               COCO, COCO_SHAPE),
-    ConfigKind('ADE20K, Semantic FPN 80k',
-               'fpn_{variant}_4xb4-80k_ade20k-512x512',
-               ('ade20k', 'semantic-fpn_80k'), ADE20K, (512, 2048)),
-    ConfigKind('ADE20K, UPerNet 160k',
-               'upernet_{variant}_8xb2-160k_ade20k-512x512',
-               ('ade20k', 'upernet_160k'), ADE20K, (512, 2048)),
-    ConfigKind('ADE20K, UPerNet 160k, 640x640 crops',
-               'upernet_{variant}_8xb2-160k_ade20k-640x640', None, ADE20K,
-               (640, 2560)),
-)
-# Paper rows whose config is not the one its table's pattern names:
-# (table key path..., variant) -> config stem.
-PAPER_ROW_CONFIGS = {
-    # Focal-L's UPerNet row is the 640x640 recipe (focal T6, IN-22K).
-    ('ade20k', 'upernet_160k', 'focal-l'):
-    'upernet_focal-l_8xb2-160k_ade20k-640x640',
-}
-# Demo configs on the bundled synthetic data: listed, not counted.
-DEMO_SUFFIXES = ('_mini-coco', '_mini-ade20k', '_mini-imagenet')
-# CrossFormer section 3.3's detection group sizes. The paper's first-
-# generation dense rows come in pairs; ``alt_*`` is the member with these.
-DETECTION_GROUP_SIZES = [14, 14, 7, 7]
+@dataclass(frozen=True)
+class AlternateRows:
+    """Which configs take the ``alt_*`` member of a paper row pair: those
+    whose ``backbone[backbone_key]`` is ``value``; ``legend`` explains it in
+    docs/model_zoo.md (markdown lines)."""
+    backbone_key: str
+    value: list
+    legend: str
 
 
 @dataclass(frozen=True)
 class Erratum:
-    """A paper number that is evidently a copy error, and its correction."""
-    params: Callable[[dict], float]
+    """A paper number that is evidently a copy error: the corrected
+    ``value`` of the row's ``field``, and why."""
+    field: str
+    value: float
     reason: str
 
 
-PAPER_ERRATA = {
-    ('coco', 'retinanet_1x', 'crossformerpp-s'):
-    Erratum(
-        params=lambda tables: (tables['coco']['mask-rcnn_1x'][
-            'crossformerpp-s']['params'] - tables['coco']['mask-rcnn_1x'][
-                'crossformer-s']['params'] + tables['coco']['retinanet_1x'][
-                    'crossformer-s']['params']),
-        reason='Table III repeats the CrossFormer-S row (40.8 M, 272.1 G) '
-        'for CrossFormer++-S; its own Mask R-CNN count minus the Mask R-CNN '
-        '/ RetinaNet difference the paper gives for CrossFormer-S is '
-        '43.0 - (50.2 - 40.8) = 33.6 M (docs/crossformer.md)'),
-}
+@dataclass(frozen=True)
+class Zoo:
+    """What ``reference/model_zoo.yaml`` knows (fields described in
+    ``reference/README.md``); row keys are paper-table key paths ending in
+    the variant, e.g. ``('coco', 'retinanet_1x', 'crossformerpp-s')``."""
+    families: Dict[str, Family]
+    arch_order: Tuple[str, ...]
+    demo_suffixes: Tuple[str, ...]
+    kinds: Tuple[ConfigKind, ...]
+    row_configs: Dict[Tuple[str, ...], str]
+    alternate: AlternateRows
+    errata: Dict[Tuple[str, ...], Erratum]
+
+    @property
+    def papers(self) -> Dict[str, Paper]:
+        """Variant prefix -> paper, in the families' order."""
+        return {
+            prefix: paper
+            for family in self.families.values()
+            for prefix, paper in family.papers.items()
+        }
+
+
+def kind_regex(pattern: str, prefixes: Sequence[str]) -> re.Pattern:
+    """Regex of a config kind's file stem, capturing ``<prefix>-<arch>``
+    as ``variant``."""
+    alternatives = '|'.join(sorted(prefixes, key=len, reverse=True))
+    parts = re.split(r'(\{variant\}|\{batch\})', pattern)
+    fields = {
+        '{variant}': rf'(?P<variant>(?:{alternatives})-[a-z0-9]+)',
+        '{batch}': r'\d+xb\d+',
+    }
+    return re.compile(''.join(fields.get(p, re.escape(p)) for p in parts))
+
+
+def _config_kinds(data: dict, prefixes: Sequence[str]
+                  ) -> Tuple[ConfigKind, ...]:
+    """The ``config_kinds`` of ``data`` (model_zoo.yaml), their datasets
+    resolved from its ``datasets``; ``prefixes`` are the variant prefixes."""
+    datasets = {
+        key: Dataset(value['name'],
+                     {k: Metric(**v)
+                      for k, v in value['metrics'].items()})
+        for key, value in data['datasets'].items()
+    }
+    return tuple(
+        ConfigKind(
+            kind['title'], kind['pattern'],
+            tuple(kind['paper_table']) if kind['paper_table'] else None,
+            datasets[kind['dataset']], tuple(kind['input_shape']),
+            kind_regex(kind['pattern'], prefixes))
+        for kind in data['config_kinds'])
+
+
+def _errata(data: dict, path: Path) -> Dict[Tuple[str, ...], Erratum]:
+    """Row key -> erratum, from the ``errata`` of ``data`` (read from
+    ``path``)."""
+    errata = {}
+    for entry in data['errata']:
+        if entry['field'] != 'params':
+            raise ValueError(f'{path}: erratum of {entry["row"]} corrects '
+                             f'{entry["field"]}; only params is compared')
+        errata[tuple(entry['row'])] = Erratum(entry['field'], entry['value'],
+                                              entry['reason'])
+    return errata
+
+
+def load_zoo(path: Path = ZOO_FILE) -> Zoo:
+    """Read the model zoo's knowledge from ``path``.
+
+    Raises:
+        KeyError: If a config kind names an unknown dataset.
+        ValueError: If an erratum corrects another field than ``params``
+            (the only paper number the tests compare with).
+    """
+    data = yaml.safe_load(path.read_text())
+    families = {
+        folder: Family(family['title'],
+                       {k: Paper(**v)
+                        for k, v in family['papers'].items()})
+        for folder, family in data['families'].items()
+    }
+    prefixes = [p for f in families.values() for p in f.papers]
+    alternate = data['alternate_rows']
+    return Zoo(
+        families=families,
+        arch_order=tuple(data['arch_order']),
+        demo_suffixes=tuple(data['demo_suffixes']),
+        kinds=_config_kinds(data, prefixes),
+        row_configs={
+            tuple(entry['row']): entry['config']
+            for entry in data['row_configs']
+        },
+        alternate=AlternateRows(alternate['backbone_key'],
+                                alternate['value'], alternate['legend']),
+        errata=_errata(data, path))
+
+
+ZOO = load_zoo()
 
 
 @dataclass(frozen=True)
@@ -292,7 +303,7 @@ class ZooConfig:
     @property
     def paper(self) -> Paper:
         """The variant's paper."""
-        return PAPERS[self.variant.rsplit('-', 1)[0]]
+        return ZOO.papers[self.variant.rsplit('-', 1)[0]]
 
     @functools.cached_property
     def count_key(self) -> str:
@@ -308,26 +319,27 @@ class ZooConfig:
 
     def paper_row(self, tables: dict) -> Optional[PaperRow]:
         """The paper row this config reproduces, if any."""
-        for key, stem in PAPER_ROW_CONFIGS.items():
+        for key, stem in ZOO.row_configs.items():
             if stem == self.name:
                 return self._row(tables, key)
         if self.kind.paper_table is None:
             return None
         key = self.kind.paper_table + (self.variant, )
-        if key in PAPER_ROW_CONFIGS:
+        if key in ZOO.row_configs:
             return None
         return self._row(tables, key)
 
     def _row(self, tables: dict, key: Tuple[str, ...]) -> Optional[PaperRow]:
-        """Row ``key`` of ``tables``, alt_* substituted for CrossFormer
-        configs with the detection group sizes."""
+        """Row ``key`` of ``tables``, alt_* substituted where the config's
+        backbone is the one :attr:`Zoo.alternate` names."""
         row = functools.reduce(lambda table, k: (table or {}).get(k), key,
                                tables)
         if row is None:
             return None
         backbone = self.cfg.model.get('backbone', {})
+        rule = ZOO.alternate
         alternate = (any(k.startswith('alt_') for k in row) and list(
-            backbone.get('group_sizes', [])) == DETECTION_GROUP_SIZES)
+            backbone.get(rule.backbone_key, [])) == rule.value)
         numbers = {
             k: row.get(f'alt_{k}', v) if alternate else v
             for k, v in row.items()
@@ -344,12 +356,12 @@ def config_files(root: Path = CONFIG_ROOT) -> List[Path]:
 
 def is_demo(path: Path) -> bool:
     """Whether ``path`` is a demo config on the bundled synthetic data."""
-    return path.stem.endswith(DEMO_SUFFIXES)
+    return path.stem.endswith(ZOO.demo_suffixes)
 
 
 def classify(stem: str) -> Optional[Tuple[ConfigKind, str]]:
     """The kind and variant of a config file stem, None if unknown."""
-    for kind in CONFIG_KINDS:
+    for kind in ZOO.kinds:
         match = kind.regex.fullmatch(stem)
         if match:
             return kind, match['variant']
@@ -367,7 +379,8 @@ def discover(root: Path = CONFIG_ROOT) -> List[ZooConfig]:
     """All zoo configs (demo configs excluded), loaded.
 
     Raises:
-        ValueError: If a config name matches no :data:`CONFIG_KINDS` pattern.
+        ValueError: If a config name matches no pattern of
+            ``config_kinds`` in ``reference/model_zoo.yaml``.
     """
     configs, unknown = [], []
     for path in config_files(root):
@@ -382,8 +395,9 @@ def discover(root: Path = CONFIG_ROOT) -> List[ZooConfig]:
             ZooConfig(relative, path.parent.name, *kind_variant,
                       load_config(relative)))
     if unknown:
-        raise ValueError(f'configs matching no pattern of CONFIG_KINDS in '
-                         f'{GENERATED_BY}: {", ".join(unknown)}')
+        raise ValueError(f'configs matching no pattern of config_kinds in '
+                         f'{ZOO_FILE.relative_to(REPO)}: '
+                         f'{", ".join(unknown)}')
     return configs
 
 
@@ -487,21 +501,22 @@ def _metrics_text(config: ZooConfig, row: Optional[PaperRow]) -> str:
     if row is None:
         return '—'
     metrics = config.kind.dataset.metrics
-    return ', '.join(f'{label} {row.numbers[key]:.1f}'
-                     for key, (_, _, label) in metrics.items()
+    return ', '.join(f'{metric.label} {row.numbers[key]:.1f}'
+                     for key, metric in metrics.items()
                      if key in row.numbers) or '—'
 
 
 def _variant_order(variant: str) -> Tuple:
     """Sort key: family prefix, then T < S < B < L < H or B0 < B1 < ..."""
     prefix, arch = variant.rsplit('-', 1)
-    rank = ARCH_ORDER.index(arch) if arch in ARCH_ORDER else len(ARCH_ORDER)
-    return list(PAPERS).index(prefix), rank, arch
+    order = ZOO.arch_order
+    rank = order.index(arch) if arch in order else len(order)
+    return list(ZOO.papers).index(prefix), rank, arch
 
 
 def _config_order(config: ZooConfig) -> Tuple:
     """Sort key of configs within a family: table order, then variant."""
-    return CONFIG_KINDS.index(config.kind), _variant_order(config.variant)
+    return ZOO.kinds.index(config.kind), _variant_order(config.variant)
 
 
 def _table_row(config: ZooConfig, counted: Optional[dict],
@@ -528,7 +543,13 @@ def _table_row(config: ZooConfig, counted: Optional[dict],
 
 ALTERNATE_MARK = '†'
 ERRATUM_MARK = '✱'
-DOC_HEADER = f'''# Model zoo
+
+
+def doc_header(alternate: AlternateRows) -> str:
+    """The introduction of docs/model_zoo.md, ``alternate``'s legend
+    included."""
+    legend = '\n  '.join(alternate.legend.splitlines())
+    return f'''# Model zoo
 
 <!-- Generated by {GENERATED_BY}; do not edit by hand. -->
 
@@ -549,14 +570,14 @@ results of these configs.
   mask heads counted on 100 detections); ADE20K 512x2048 (640x2560 for
   640x640 crops), whole-image inference without auxiliary heads.
 - Gap: ours / paper - 1. '—': the paper has no number for this config.
-- {ALTERNATE_MARK}: CrossFormer configs with section 3.3's detection group
-  sizes (G = 14, 14, 7, 7); the paper's first-generation rows come in pairs
-  and these are compared with the member for those group sizes.
+- {ALTERNATE_MARK}: {legend}
 - The family pages (`docs/<family>.md`) explain the gaps.
 
 Regenerate with `python {GENERATED_BY}` (counts only configs whose model
 changed; `--check` verifies these files without counting).
 '''
+
+
 TABLE_HEADER = ('| config | params (M) | paper | gap | GFLOPs | paper | gap '
                 '| paper metrics | source |\n'
                 '|---|---|---|---|---|---|---|---|---|')
@@ -565,7 +586,7 @@ TABLE_HEADER = ('| config | params (M) | paper | gap | GFLOPs | paper | gap '
 def render_doc(configs: List[ZooConfig], counts: Dict[str, dict],
                tables: dict, demos: Sequence[Path]) -> str:
     """The text of docs/model_zoo.md."""
-    lines = [DOC_HEADER]
+    lines = [doc_header(ZOO.alternate)]
     uncounted = sum(not has_flops(counts.get(c.count_key)) for c in configs)
     if uncounted:
         lines.append(
@@ -574,13 +595,13 @@ def render_doc(configs: List[ZooConfig], counts: Dict[str, dict],
             f'minutes on a CPU; `python {GENERATED_BY}` counts them, paper '
             'rows first.\n')
     errata = []
-    for family, title in FAMILIES.items():
+    for family, spec in ZOO.families.items():
         members = sorted((c for c in configs if c.family == family),
                          key=_config_order)
         if not members:
             continue
-        lines.append(f'## {title}\n')
-        for kind in CONFIG_KINDS:
+        lines.append(f'## {spec.title}\n')
+        for kind in ZOO.kinds:
             rows = [c for c in members if c.kind is kind]
             if not rows:
                 continue
@@ -590,9 +611,9 @@ def render_doc(configs: List[ZooConfig], counts: Dict[str, dict],
                 marks = []
                 if row is not None and row.alternate:
                     marks.append(ALTERNATE_MARK)
-                if row is not None and row.key in PAPER_ERRATA:
+                if row is not None and row.key in ZOO.errata:
                     marks.append(ERRATUM_MARK)
-                    errata.append((config.name, PAPER_ERRATA[row.key]))
+                    errata.append((config.name, ZOO.errata[row.key]))
                 lines.append(
                     _table_row(config, counts.get(config.count_key), row,
                                marks))
@@ -601,7 +622,7 @@ def render_doc(configs: List[ZooConfig], counts: Dict[str, dict],
         lines.append('## Paper errata\n')
         lines += [
             f'- {ERRATUM_MARK} `{name}`: {erratum.reason}; the tests compare '
-            f'with {erratum.params(tables):g} M.' for name, erratum in errata
+            f'with {erratum.value:g} M.' for name, erratum in errata
         ]
         lines.append('')
     if demos:
@@ -663,15 +684,15 @@ def _results(config: ZooConfig, row: Optional[PaperRow]) -> List[dict]:
     if row is None:
         return []
     results: Dict[str, dict] = {}
-    for key, (task, metric, _) in config.kind.dataset.metrics.items():
+    for key, metric in config.kind.dataset.metrics.items():
         if key in row.numbers:
             result = results.setdefault(
-                task,
+                metric.task,
                 dict(
-                    Task=task,
+                    Task=metric.task,
                     Dataset=config.kind.dataset.name,
                     Metrics={}))
-            result['Metrics'][metric] = row.numbers[key]
+            result['Metrics'][metric.metric] = row.numbers[key]
     return list(results.values())
 
 
@@ -689,7 +710,7 @@ def render_metafile(family: str, configs: List[ZooConfig],
     members = sorted((c for c in configs if c.family == family),
                      key=_config_order)
     papers = sorted({c.paper for c in members},
-                    key=lambda p: list(PAPERS.values()).index(p))
+                    key=lambda p: list(ZOO.papers.values()).index(p))
     collections = [
         dict(
             Name=paper.collection,
@@ -717,7 +738,9 @@ def render_model_index(families: Sequence[str]) -> str:
 def rendered_files(configs: List[ZooConfig], counts: Dict[str, dict],
                    tables: dict) -> Dict[Path, str]:
     """Every generated file and its text."""
-    families = [f for f in FAMILIES if any(c.family == f for c in configs)]
+    families = [
+        f for f in ZOO.families if any(c.family == f for c in configs)
+    ]
     demos = [path for path in config_files() if is_demo(path)]
     files = {
         ZOO_DOC: render_doc(configs, counts, tables, demos),
