@@ -11,7 +11,7 @@ pickled as ``getattr`` calls) is refused by ``tools/test.py CKPT``,
 ``--resume`` and ``load_from``.
 
 :func:`register_checkpoint_safe_globals` allow-lists exactly the types that
-such checkpoints contain, keeping the protection against checkpoints that
+such checkpoints and ``.pdparams`` files contain, keeping the protection against checkpoints that
 would run code when unpickled. :func:`refuse_unsafe_checkpoints` turns torch's
 refusal of any other global into an :class:`UnsafeCheckpointError` that names
 the file and the offending globals and says how to convert a trusted file,
