@@ -9,7 +9,7 @@ and ``load_from`` in mmdet's, mmseg's and mmpretrain's own tools. It changes
 nothing else.
 """
 from .models import *  # noqa: F401,F403
-from .utils import register_checkpoint_safe_globals
+from .checkpoint import register_checkpoint_safe_globals
 from .version import __version__
 
 register_checkpoint_safe_globals()

@@ -1,4 +1,5 @@
-"""CrossFormer / CrossFormer++ backbone, DPB, grouping and the converter.
+"""CrossFormer / CrossFormer++ backbone, DPB and grouping (the converter:
+test_crossformer_convert.py).
 
 Reference behaviour: docs/crossformer.md. Most tests use tiny custom archs; the
 full variants are only built (parameter counts) or run at 224x224 for the FLOP
@@ -11,15 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repo_helpers import load_script, read_key_list
 from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
     has_amplitude_cooling, space_to_depth_conv)
-from mmvit_backbones.models.backbones.crossformer_convert import (
-    convert_crossformer_state_dict, infer_arch)
 from mmvit_backbones.models.layers import DynamicPositionBias
 from mmvit_backbones.utils.complexity import backbone_complexity, count_params
-from mmvit_backbones.utils.conversion import extract_official_state_dict
 
 VARIANTS = {
     't': 'crossformer-t', 's': 'crossformer-s', 'b': 'crossformer-b',
@@ -55,21 +52,6 @@ def tiny(generation='v1', **kwargs):
 
 def ceil_div(a, b):
     return -(-a // b)
-
-
-def load_converter_tool():
-    return load_script('tools/model_converters/crossformer2mmvit.py')
-
-
-def official_state_dict(name):
-    """Random tensors with the exact keys/shapes of an official key list."""
-    state = {}
-    for key, shape in read_key_list(f'{name}_official'):
-        if key.endswith('relative_position_index'):
-            state[key] = torch.zeros(shape, dtype=torch.long)
-        else:
-            state[key] = torch.randn(shape)
-    return state
 
 
 # ---------------------------------------------------------------- arch zoo
@@ -457,94 +439,3 @@ def test_flops_at_224_within_3_percent(arch):
     assert not result.significant_uncounted_ops
     gflops = (result.flops + head) / 1e9
     assert gflops == pytest.approx(SPEC_GFLOPS[arch], rel=0.03)
-
-
-# --------------------------------------------------------------- converter
-
-
-@pytest.mark.parametrize('name,arch', [('crossformer-s', 's'),
-                                       ('crossformerpp-s', 'pp-s')])
-def test_converter_on_the_official_key_lists(tmp_path, capsys, name, arch):
-    official = official_state_dict(name)
-    src, dst = tmp_path / f'{name}.pth', tmp_path / 'out' / 'converted.pth'
-    torch.save({'model': official, 'epoch': 300}, src)
-    assert load_converter_tool().main([str(src), str(dst)]) == 0
-    report = capsys.readouterr().out
-    assert f'Architecture: {name}' in report
-    assert 'Unexpected keys, not written: none' in report
-    assert 'Missing keys (the model needs them): none' in report
-    assert 'head x2' in report and 'final norm x2' in report
-
-    converted = torch.load(dst, weights_only=True)['state_dict']
-    CrossFormer(arch).load_state_dict(converted, strict=True)
-    model = CrossFormer(
-        arch, init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
-    model.init_weights()
-    state = model.state_dict()
-    for key, value in converted.items():
-        torch.testing.assert_close(state[key], value)
-    torch.testing.assert_close(
-        state['stages.0.blocks.1.attn.position_bias.mlp.3.weight'],
-        official['layers.0.blocks.1.attn.pos.pos1.2.weight'])
-
-
-def test_converter_reports_unknown_keys_and_reads_dense_checkpoints(
-        tmp_path, capsys):
-    official = official_state_dict('crossformer-s')
-    dense = {f'backbone.{k}': v for k, v in official.items()}
-    dense['backbone.layers.0.blocks.0.attn.extra.weight'] = torch.zeros(1)
-    dense['neck.lateral_convs.0.conv.weight'] = torch.zeros(1)
-    backbone, others = extract_official_state_dict({'state_dict': dense})
-    assert others == ['neck.lateral_convs.0.conv.weight']
-    result = convert_crossformer_state_dict(backbone)
-    assert result.unexpected == ['layers.0.blocks.0.attn.extra.weight']
-    assert len(result.dropped) == 2 * 12 + 4
-    assert infer_arch(result.state_dict)['depths'] == [2, 2, 6, 2]
-
-    src = tmp_path / 'dense.pth'
-    torch.save({'state_dict': dense}, src)
-    tool = load_converter_tool()
-    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 1
-    report = capsys.readouterr().out
-    assert 'layers.0.blocks.0.attn.extra.weight' in report
-    assert 'Skipped: 1 keys' in report
-    torch.save({'optimizer': {}}, src)
-    assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 2
-    assert 'no weights found' in capsys.readouterr().err
-
-
-def test_converted_weights_reproduce_the_same_function():
-    """Round trip: our keys -> official names -> converter -> our model."""
-    source = tiny('v2')
-    official = {}
-    for key, value in source.state_dict().items():
-        official[to_official_key(key)] = value
-    result = convert_crossformer_state_dict(official)
-    assert not result.unexpected
-    target = CrossFormer(arch=TINY_V2, drop_path_rate=0.).eval()
-    target.load_state_dict(result.state_dict, strict=True)
-    x = torch.rand(1, 3, 50, 44)
-    with torch.no_grad():
-        for a, b in zip(source(x), target(x)):
-            torch.testing.assert_close(a, b)
-
-
-def to_official_key(key):
-    """Our name -> the authors' name, written out independently of the
-    converter's rules."""
-    dpb = {'0': 'pos_proj', '1': 'pos1.0', '3': 'pos1.2', '4': 'pos2.0',
-           '6': 'pos2.2', '7': 'pos3.0', '9': 'pos3.2'}
-    parts = key.split('.')
-    if parts[0] == 'patch_embed':
-        return key.replace('projections', 'projs')
-    parts[0] = 'layers'
-    if parts[2] == 'downsample':
-        return '.'.join(parts).replace('projections', 'reductions')
-    tail = '.'.join(parts[4:])
-    if tail.startswith('attn.position_bias.mlp.'):
-        index, param = parts[7], parts[8]
-        tail = f'attn.pos.{dpb[index]}.{param}'
-    tail = tail.replace('cooling.conv', 'ex_conv').replace(
-        'cooling.norm', 'ex_ln')
-    return '.'.join(parts[:4] + [tail])
-

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from repo_helpers import load_script, read_key_list
+from mmvit_backbones.converters import FOCAL, convert_state_dict
 from mmvit_backbones.models.backbones.focal import FocalTransformer
-from mmvit_backbones.models.backbones.focal_convert import (
-    convert_focal_state_dict, infer_arch)
 
 KEY_LIST = 'focal-t_official'
 INDEX_BUFFERS = ('relative_position_index', 'valid_ind_rolled',
@@ -82,7 +81,7 @@ def test_converter_reports_unknown_keys_and_refuses_other_files(
     official = official_state_dict()
     official['layers.0.blocks.0.attn.extra.weight'] = torch.zeros(1)
     del official['layers.1.blocks.1.mlp.fc2.bias']
-    result = convert_focal_state_dict(official)
+    result = convert_state_dict(FOCAL, official)
     assert result.unexpected == ['layers.0.blocks.0.attn.extra.weight']
     assert len(result.dropped) == 12 * 2 + 10 + 2  # 2 buffers x 12, ring x10
     src = tmp_path / 'broken.pth'
@@ -122,9 +121,9 @@ def test_converted_weights_reproduce_the_same_function(conv_embed):
         if key.endswith('ring_bias'):
             value = value[None]
         official[to_official_key(key)] = value
-    result = convert_focal_state_dict(official)
+    result = convert_state_dict(FOCAL, official)
     assert not result.unexpected and not result.dropped
-    settings = infer_arch(result.state_dict)
+    settings = FOCAL.infer_arch(result.state_dict)
     assert settings == dict(
         arch=arch, expand_sizes=[3, 3, 3, 0], focal_windows=[7, 5, 3, 1])
     target = FocalTransformer(
@@ -198,9 +197,9 @@ def test_converted_model_matches_the_official_forward_at_224(arch, conv_embed):
         if key.endswith('ring_bias'):
             value = value[None]
         official[to_official_key(key)] = value
-    result = convert_focal_state_dict(official)
+    result = convert_state_dict(FOCAL, official)
     model = FocalTransformer(
-        **infer_arch(result.state_dict), out_indices=(3, )).eval()
+        **FOCAL.infer_arch(result.state_dict), out_indices=(3, )).eval()
     model.load_state_dict(result.state_dict, strict=True)
     x = torch.rand(1, 3, 224, 224)
     with torch.no_grad():

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from repo_helpers import load_script, read_key_list
+from mmvit_backbones.checkpoint import (PADDLE_NAME_TABLE,
+                                        UnsafeCheckpointError, load_pdparams)
+from mmvit_backbones.converters import MIXFORMER, convert_state_dict
 from mmvit_backbones.models.backbones.mixformer import MixFormer
-from mmvit_backbones.models.backbones.mixformer_convert import (
-    PADDLE_NAME_TABLE, UnsafePickleError, convert_mixformer_state_dict,
-    infer_arch, load_pdparams)
 
 KEY_LIST = 'mixformer-b4_official_paddle'
 WINDOW = 7
@@ -207,7 +207,7 @@ def test_converter_reports_unknown_and_refuses_unsafe_files(tmp_path, capsys):
     assert tool.main([str(src), str(tmp_path / 'out.pth')]) == 2
     assert 'refused to unpickle' in capsys.readouterr().err
     assert not marker.exists()
-    with pytest.raises(UnsafePickleError):
+    with pytest.raises(UnsafeCheckpointError):
         load_pdparams(str(src))
 
     with open(src, 'wb') as f:
@@ -368,7 +368,7 @@ def test_protocol_2_pdparams_of_numpy_arrays_loads(tmp_path):
 
     with open(src, 'wb') as f:
         pickle.dump({'w': CodecsAbuse()}, f, protocol=2)
-    with pytest.raises(UnsafePickleError, match='_codecs.encode'):
+    with pytest.raises(UnsafeCheckpointError, match='_codecs.encode'):
         load_pdparams(str(src))
 
 
@@ -405,11 +405,12 @@ def test_converted_model_reproduces_the_official_forward():
     a size that pads stages 1-4 to the window (16x24 -> 21x28, ...)."""
     depths, heads = [1, 2, 1, 1], [1, 2, 2, 4]
     official = random_official(official_layout(16, depths, heads), seed=1)
-    result = convert_mixformer_state_dict(official)
+    result = convert_state_dict(MIXFORMER, official)
     assert not result.unexpected
-    arch = infer_arch(result.state_dict)
-    assert arch == dict(embed_dims=16, depths=depths, num_heads=heads)
-    model = MixFormer(arch).eval()
+    kwargs = MIXFORMER.infer_arch(result.state_dict)
+    assert kwargs == dict(
+        arch=dict(embed_dims=16, depths=depths, num_heads=heads))
+    model = MixFormer(**kwargs).eval()
     model.load_state_dict(result.state_dict, strict=True)
     x = torch.rand(2, 3, 64, 96)
     with torch.no_grad():

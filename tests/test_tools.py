@@ -23,13 +23,13 @@ from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import load_checkpoint
 
 from repo_helpers import load_script
-from mmvit_backbones.utils.checkpoint import (CorruptCheckpointError,
-                                              UnsafeCheckpointError,
-                                              checkpoint_keys,
-                                              checkpoint_safe_globals,
-                                              refuse_unsafe_checkpoints,
-                                              register_checkpoint_safe_globals,
-                                              unsafe_checkpoint_globals)
+from mmvit_backbones.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError,
+                                        checkpoint_keys,
+                                        checkpoint_safe_globals,
+                                        refuse_unsafe_checkpoints,
+                                        register_checkpoint_safe_globals,
+                                        unsafe_checkpoint_globals)
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / 'tools'

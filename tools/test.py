@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 from mmengine.config import Config, ConfigDict
 from torch import nn
 
-from mmvit_backbones.utils.checkpoint import checkpoint_keys, first_keys
+from mmvit_backbones.checkpoint import checkpoint_keys, first_keys
 # tools/train.py, found next to this script, holds the shared setup
 from train import (add_common_arguments, build_runner, load_config,
                    prepare_distributed, run_guarded)

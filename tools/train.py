@@ -31,9 +31,9 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
 import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
-from mmvit_backbones.utils.checkpoint import (CorruptCheckpointError,
-                                              UnsafeCheckpointError,
-                                              refuse_unsafe_checkpoints)
+from mmvit_backbones.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError,
+                                        refuse_unsafe_checkpoints)
 from mmvit_backbones.utils.frameworks import (FRAMEWORKS,
                                               missing_framework_message)
 

@@ -1,3 +1,2 @@
-from .checkpoint import register_checkpoint_safe_globals
-
-__all__ = ['register_checkpoint_safe_globals']
+"""Helpers of the package outside the models: configs, frameworks and
+complexity."""

@@ -21,52 +21,47 @@ Exit status: 0 when the result loads strictly, 1 when keys are unexpected,
 missing or mismatched (the file is still written), 2 when the source is
 refused or holds no Focal Transformer weights.
 """
+
 import argparse
 import sys
 from typing import List, Optional
 
-import mmvit_backbones  # noqa: F401  (registries)
-from mmvit_backbones.models.backbones.focal import FocalTransformer
-from mmvit_backbones.models.backbones.focal_convert import (
-    arch_name, convert_focal_state_dict, dropped_reason, infer_arch)
-from mmvit_backbones.utils.conversion import (TORCH_TRUST_HELP,
-                                              convert_torch_checkpoint,
-                                              converter_arg_parser,
-                                              save_and_report, skipped_notes)
+from mmvit_backbones.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError)
+from mmvit_backbones.converters import (CONVERTERS,
+                                        UnrecognizedCheckpointError,
+                                        convert_checkpoint)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
-    return converter_arg_parser(__doc__, "the authors' checkpoint (.pth)",
-                                TORCH_TRUST_HELP).parse_args(argv)
-
-
-def convert(args: argparse.Namespace) -> int:
-    """Convert ``args.src`` to ``args.dst``, print the report, return the
-    exit status."""
-    converted = convert_torch_checkpoint(args.src, args.trust_checkpoint,
-                                         convert_focal_state_dict, infer_arch)
-    if converted is None:
-        return 2
-    official, skipped, result, settings = converted
-    name = arch_name(settings['arch'])
-    header = [
-        f'Source: {args.src} ({len(official)} backbone keys)',
-        f'Architecture: {name or "custom (no arch_zoo entry)"}: {settings}',
-    ]
-    notes = [
-        'Output norms norm0-norm2 are not in classification checkpoints: '
-        'dense models initialise them'
-    ] + skipped_notes(skipped)
-    # Only the stage-4 output norm has weights (the classifier's final norm).
-    model = FocalTransformer(**settings, out_indices=(3, ))
-    return save_and_report(args.src, args.dst, result, model, name, header,
-                           dropped_reason, notes)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help="the authors' checkpoint (.pth)")
+    parser.add_argument('dst', help='output file for mmvit_backbones')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help=('unpickle SRC with weights_only=False (training '
+              'checkpoints pickle their config); only for files from a '
+              'trusted source'))
+    return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point."""
-    return convert(parse_args(argv))
+    """Convert SRC to DST, print the report, return the exit status."""
+    args = parse_args(argv)
+    try:
+        report = convert_checkpoint(CONVERTERS['focal'], args.src,
+                                    args.dst, args.trust_checkpoint)
+    except UnsafeCheckpointError as error:
+        print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
+              'the file comes from.', file=sys.stderr)
+        return 2
+    except (CorruptCheckpointError, UnrecognizedCheckpointError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print('\n'.join(report.lines))
+    return 0 if report.clean else 1
 
 
 if __name__ == '__main__':

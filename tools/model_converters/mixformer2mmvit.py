@@ -20,57 +20,46 @@ Exit status: 0 when the result loads strictly, 1 when keys are unexpected,
 missing or mismatched (the file is still written), 2 when the source is
 refused or holds no MixFormer weights.
 """
+
 import argparse
 import sys
 from typing import List, Optional
 
-import mmvit_backbones  # noqa: F401  (registries)
-from mmvit_backbones.models.backbones.mixformer import MixFormer
-from mmvit_backbones.models.backbones.mixformer_convert import (
-    UnsafePickleError, arch_name, convert_mixformer_state_dict,
-    dropped_reason, infer_arch, load_pdparams)
-from mmvit_backbones.utils.checkpoint import CorruptCheckpointError
-from mmvit_backbones.utils.conversion import (converter_arg_parser,
-                                              save_and_report)
+from mmvit_backbones.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError)
+from mmvit_backbones.converters import (CONVERTERS,
+                                        UnrecognizedCheckpointError,
+                                        convert_checkpoint)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
-    return converter_arg_parser(
-        __doc__, "the authors' checkpoint (.pdparams)",
-        'unpickle SRC without the numpy-only allow-list; only for files from '
-        'a trusted source').parse_args(argv)
-
-
-def convert(args: argparse.Namespace) -> int:
-    """Convert ``args.src`` to ``args.dst``, print the report, return the
-    exit status."""
-    try:
-        official = load_pdparams(args.src, args.trust_checkpoint)
-        result = convert_mixformer_state_dict(official)
-        arch = infer_arch(result.state_dict)
-    except UnsafePickleError as error:
-        print(f'{args.src}: {error}\nRerun with --trust-checkpoint if you '
-              'trust where the file comes from.', file=sys.stderr)
-        return 2
-    except CorruptCheckpointError as error:
-        print(error, file=sys.stderr)
-        return 2
-    except KeyError as error:
-        print(f'{args.src}: {error.args[0]}', file=sys.stderr)
-        return 2
-    name = arch_name(arch)
-    header = [
-        f'Source: {args.src} ({len(official)} arrays)',
-        f'Architecture: {name or "custom (no arch_zoo entry)"}: {arch}',
-    ]
-    return save_and_report(args.src, args.dst, result, MixFormer(arch), name,
-                           header, dropped_reason)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help="the authors' checkpoint (.pdparams)")
+    parser.add_argument('dst', help='output file for mmvit_backbones')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help=('unpickle SRC without the numpy-only allow-list; only for files '
+              'from a trusted source'))
+    return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point."""
-    return convert(parse_args(argv))
+    """Convert SRC to DST, print the report, return the exit status."""
+    args = parse_args(argv)
+    try:
+        report = convert_checkpoint(CONVERTERS['mixformer'], args.src,
+                                    args.dst, args.trust_checkpoint)
+    except UnsafeCheckpointError as error:
+        print(f'{error}\nRerun with --trust-checkpoint if you trust where '
+              'the file comes from.', file=sys.stderr)
+        return 2
+    except (CorruptCheckpointError, UnrecognizedCheckpointError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print('\n'.join(report.lines))
+    return 0 if report.clean else 1
 
 
 if __name__ == '__main__':

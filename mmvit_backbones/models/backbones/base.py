@@ -18,7 +18,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...utils.checkpoint import checkpoint_keys, first_keys
+from ...checkpoint import checkpoint_keys, first_keys
 from ..layers import tokens_to_map
 
 

@@ -1,4 +1,5 @@
-"""Load MMEngine Runner checkpoints with torch's weights-only unpickler.
+"""Safe loading of checkpoint files: torch ``.pth`` and PaddlePaddle
+``.pdparams``, with one allow-list of what a weights file may unpickle.
 
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it only
 rebuilds tensors, containers and primitive values plus the globals that were
@@ -10,21 +11,30 @@ pickled as ``getattr`` calls) is refused by ``tools/test.py CKPT``,
 ``--resume`` and ``load_from``.
 
 :func:`register_checkpoint_safe_globals` allow-lists exactly the types that
-such checkpoints contain, keeping the protection against checkpoints that
+such checkpoints and ``.pdparams`` files contain, keeping the protection against checkpoints that
 would run code when unpickled. :func:`refuse_unsafe_checkpoints` turns torch's
 refusal of any other global into an :class:`UnsafeCheckpointError` that names
 the file and the offending globals and says how to convert a trusted file,
 and a file that is no readable checkpoint at all (empty, truncated, random
 bytes) into a :class:`CorruptCheckpointError`: a damaged file is not an
 unsafe one, and turning the protection off would not help it.
+
+A ``.pdparams`` file is a plain pickle (no torch archive around it), read by
+:func:`load_pdparams` with a restricted unpickler that accepts the same
+allow-list, plus the two data globals that torch's own unpickler accepts
+natively (``collections.OrderedDict`` and ``_codecs.encode``, restricted to
+``(str, 'latin1')``); its refusals and read errors are the same two errors.
+The converters (:mod:`mmvit_backbones.converters`) load every source file
+through :func:`load_torch_checkpoint` or :func:`load_pdparams`.
 """
 import os
 import pickle
 import pickletools
 import re
 import zipfile
+from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -105,10 +115,15 @@ def checkpoint_problem(path: str) -> Optional[str]:
     return None
 
 
-def _numpy_multiarray():
-    """Return numpy's ``multiarray`` module (``numpy._core`` from numpy 2)."""
-    core = getattr(np, '_core', None) or np.core
-    return core.multiarray
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A global outside the allow-list, or an allow-listed function called
+    with arguments it refuses (in a ``.pdparams`` file, the file is named
+    when :func:`load_pdparams` turns it into an UnsafeCheckpointError)."""
+
+
+def _numpy_core():
+    """Return numpy's ``core`` package (``numpy._core`` from numpy 2)."""
+    return getattr(np, '_core', None) or np.core
 
 
 def _history_buffer_method(owner: object, name: str):
@@ -125,39 +140,44 @@ def _history_buffer_method(owner: object, name: str):
     """
     if owner is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
-    raise pickle.UnpicklingError(
+    raise _RefusedGlobal(
         f'Refused getattr({owner!r}, {name!r}): only '
         'getattr(HistoryBuffer, name) for its statistics methods is allowed')
 
 
 def checkpoint_safe_globals() -> list:
-    """List the globals that MMEngine Runner checkpoints pickle.
+    """List the globals that weights files may pickle.
 
-    The message hub stores ``HistoryBuffer`` objects; their statistics
-    methods pickle through ``builtins.getattr`` (restricted here to exactly
-    those methods, see :func:`_history_buffer_method`) and their numpy arrays
-    through ``ndarray``, ``dtype``, ``_reconstruct`` and the class of the
-    array's dtype. Numpy scalars in the runtime info (``eta``, a metric kept
-    as ``best_score`` by ``CheckpointHook(save_best=...)``) pickle through
+    MMEngine Runner checkpoints: the message hub stores ``HistoryBuffer``
+    objects; their statistics methods pickle through ``builtins.getattr``
+    (restricted here to exactly those methods, see
+    :func:`_history_buffer_method`) and their numpy arrays through
+    ``ndarray``, ``dtype``, ``_reconstruct`` and the class of the array's
+    dtype. Numpy scalars in the runtime info (``eta``, a metric kept as
+    ``best_score`` by ``CheckpointHook(save_best=...)``) pickle through
     ``scalar`` and their dtype's class. The dtypes seen in mmdet and mmseg
     runs are float64 (logged values, ``eta``), int64 (counts) and float32
     (mmseg's IoUMetric); a metric may return any fixed-size numeric type, so
     the dtype classes of bool and of every int, uint and float size are
-    listed (they describe data and run no code). Numpy 1 and 2 name the
-    module of ``_reconstruct`` and ``scalar`` differently (``numpy.core``,
-    ``numpy._core``); both names are listed so that checkpoints written under
-    either load.
+    listed (they describe data and run no code). PaddlePaddle ``.pdparams``
+    files (numpy arrays) use the same globals, and ``_frombuffer`` for arrays
+    pickled with protocol 5. Numpy 1 and 2 name the module of these functions
+    differently (``numpy.core``, ``numpy._core``); both names are listed so
+    that files written under either load.
 
     Returns:
         list: Objects and ``(object, pickled name)`` pairs accepted by
         ``torch.serialization.add_safe_globals``.
     """
-    multiarray = _numpy_multiarray()
-    numpy_functions = [(function, f'{module}.{function.__name__}')
-                       for function in (multiarray._reconstruct,
-                                        multiarray.scalar)
-                       for module in ('numpy.core.multiarray',
-                                      'numpy._core.multiarray')]
+    core = _numpy_core()
+    numpy_functions = [
+        (function, f'{module}.{submodule}.{function.__name__}')
+        for submodule, function in (
+            ('multiarray', core.multiarray._reconstruct),
+            ('multiarray', core.multiarray.scalar),
+            ('numeric', core.numeric._frombuffer))
+        for module in ('numpy.core', 'numpy._core')
+    ]
     return [
         HistoryBuffer,
         (_history_buffer_method, 'builtins.getattr'),
@@ -344,3 +364,106 @@ def first_keys(keys: Sequence[str], count: int = 3,
     if ``quote``), followed by ``...`` when there are more."""
     shown = [repr(key) if quote else key for key in keys[:count]]
     return ', '.join(shown) + (', ...' if len(keys) > count else '')
+
+
+def load_torch_checkpoint(path: str, trust: bool = False) -> Any:
+    """``torch.load`` of ``path`` on CPU, weights-only unless ``trust``.
+
+    Raises:
+        UnsafeCheckpointError: The file pickles a global outside the
+            allow-list (and ``trust`` is False).
+        CorruptCheckpointError: The file is no readable checkpoint.
+    """
+    with refuse_unsafe_checkpoints(path):
+        return torch.load(path, map_location='cpu', weights_only=not trust)
+
+
+PADDLE_NAME_TABLE = 'StructuredToParameterName@@'
+
+
+def _latin1_bytes(text: str, encoding: str = 'latin1') -> bytes:
+    """``_codecs.encode`` as pickle protocol 2 uses it for the raw bytes of
+    numpy arrays (``encode(str, 'latin1')``): data, not code; nothing else
+    is accepted."""
+    if not isinstance(text, str) or encoding.lower() not in ('latin1',
+                                                              'latin-1'):
+        raise _RefusedGlobal(
+            'refused _codecs.encode with arguments other than (str, '
+            f"'latin1'): got ({type(text).__name__}, {encoding!r})")
+    return text.encode('latin1')
+
+
+def _pickle_safe_globals() -> Dict[str, Any]:
+    """Pickled name -> object for the plain-pickle reader: the torch
+    allow-list and the data globals that torch's unpickler accepts itself.
+    """
+    named = {}
+    for entry in checkpoint_safe_globals():
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        named[name] = obj
+    named['collections.OrderedDict'] = OrderedDict
+    named['_codecs.encode'] = _latin1_bytes
+    return named
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    """Unpickler that only resolves the globals of the allow-list."""
+
+    def find_class(self, module: str, name: str):
+        allowed = _pickle_safe_globals().get(f'{module}.{name}')
+        if allowed is None:
+            raise _RefusedGlobal(
+                f'refused to unpickle {module}.{name}: a .pdparams file of '
+                'weights holds only numpy arrays')
+        return allowed
+
+
+def load_pdparams(path: str, trust: bool = False) -> Dict[str, np.ndarray]:
+    """The arrays of a PaddlePaddle ``.pdparams`` file, keyed by name.
+
+    A file written by ``paddle.save(model.state_dict())`` is a pickled dict
+    of numpy arrays plus one ``StructuredToParameterName@@`` entry
+    (structured name -> internal parameter name, not a weight), which is
+    left out. PaddlePaddle is not needed.
+
+    Args:
+        path (str): The file.
+        trust (bool): Unpickle with the plain unpickler (any global); only
+            for files from a trusted source.
+
+    Raises:
+        UnsafeCheckpointError: If the file references a global outside the
+            allow-list and ``trust`` is False.
+        CorruptCheckpointError: If the file is empty, damaged, or not a
+            pickle (a torch ``.pth`` zip archive, random bytes).
+        KeyError: If the file is not a dict of arrays.
+    """
+    if os.path.getsize(path) == 0:
+        raise CorruptCheckpointError(
+            corrupt_checkpoint_message(path, 'it is empty (0 bytes)'))
+    if zipfile.is_zipfile(path):
+        raise CorruptCheckpointError(
+            f'{path!r} is a zip archive (a torch .pth checkpoint?), not the '
+            'pickle of a PaddlePaddle .pdparams file: convert CrossFormer '
+            'and Focal .pth files with their own converters')
+    try:
+        with open(path, 'rb') as f:
+            loaded = (pickle.load(f) if trust else _WeightsUnpickler(
+                f, encoding='latin1').load())
+    except _RefusedGlobal as error:
+        raise UnsafeCheckpointError(f'{path}: {error}') from None
+    except Exception as error:  # any failure to parse: damaged bytes
+        raise CorruptCheckpointError(
+            corrupt_checkpoint_message(
+                path, 'its pickled data is truncated or damaged '
+                f'({type(error).__name__}: {error})')) from None
+    if not isinstance(loaded, dict):
+        raise KeyError(f'expected a dict of arrays, got {type(loaded)}')
+    weights = {k: v for k, v in loaded.items() if k != PADDLE_NAME_TABLE}
+    others = sorted(k for k, v in weights.items()
+                    if not isinstance(v, np.ndarray))
+    if others:
+        raise KeyError(f'not a .pdparams state dict: {others[:5]} are not '
+                       'arrays')
+    return weights
