@@ -63,3 +63,15 @@ class GetattrPayload:
 
     def __reduce__(self):
         return getattr, (np.ndarray, 'tofile')
+
+
+@pytest.mark.parametrize('name', sorted(CONVERTERS))
+def test_a_missing_source_is_named_in_one_line(name, tmp_path):
+    missing = tmp_path / 'no-such-file.pth'
+    done = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'model_converters' /
+                             f'{name}2mmvit.py'), str(missing),
+         str(tmp_path / 'out.pth')], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f'{missing}: no such file'
+    assert not (tmp_path / 'out.pth').exists()

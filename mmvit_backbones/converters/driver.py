@@ -134,7 +134,10 @@ def convert_file(spec: ConverterSpec, src: str,
         UnsafeCheckpointError: The file is refused (unless ``trust``).
         CorruptCheckpointError: The file cannot be read.
         UnrecognizedCheckpointError: It holds no weights of the family.
+        FileNotFoundError: There is no file ``src``.
     """
+    if not os.path.isfile(src):
+        raise FileNotFoundError(f'{src}: no such file')
     source = SOURCE_FORMATS[spec.source_format]
     try:
         official, skipped = source.extract(source.load(src, trust))

@@ -19,7 +19,7 @@ other focal region sizes resize the pooled-level tables when loading it.
 
 Exit status: 0 when the result loads strictly, 1 when keys are unexpected,
 missing or mismatched (the file is still written), 2 when the source is
-refused or holds no Focal Transformer weights.
+missing, refused or holds no Focal Transformer weights.
 """
 
 import argparse
@@ -57,7 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'{error}\nOr rerun with --trust-checkpoint if you trust where '
               'the file comes from.', file=sys.stderr)
         return 2
-    except (CorruptCheckpointError, UnrecognizedCheckpointError) as error:
+    except (CorruptCheckpointError, UnrecognizedCheckpointError,
+            FileNotFoundError) as error:
         print(error, file=sys.stderr)
         return 2
     print('\n'.join(report.lines))
