@@ -18,7 +18,7 @@ from mmvit_backbones.models.backbones.crossformer import (
 from mmvit_backbones.models.backbones.crossformer_convert import (
     convert_crossformer_state_dict, infer_arch)
 from mmvit_backbones.models.layers import DynamicPositionBias
-from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.analysis import backbone_complexity, count_params
 from mmvit_backbones.utils.conversion import extract_official_state_dict
 
 VARIANTS = {

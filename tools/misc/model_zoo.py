@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import mmvit_backbones  # noqa: E402,F401  (registers the backbones)
-from mmvit_backbones.utils.complexity import (  # noqa: E402
+from mmvit_backbones.analysis import (  # noqa: E402
     model_complexity, model_params)
 from mmvit_backbones.utils.config import (  # noqa: E402
     package_config_lookups_cached)
