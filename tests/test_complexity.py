@@ -9,12 +9,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from repo_helpers import load_script
-from mmvit_backbones.utils.complexity import (analyze_module,
-                                              backbone_complexity,
-                                              build_backbone, fixed_proposals,
-                                              model_complexity,
-                                              parse_backbone_spec,
-                                              parse_dict_expression)
+from mmvit_backbones.analysis import (analyze_module, backbone_complexity,
+                                     build_backbone, fixed_proposals,
+                                     model_complexity, parse_backbone_spec,
+                                     parse_dict_expression)
 
 
 def load_tool(name: str):

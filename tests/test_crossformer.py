@@ -16,7 +16,7 @@ from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
     has_amplitude_cooling, space_to_depth_conv)
 from mmvit_backbones.models.layers import DynamicPositionBias
-from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.analysis import backbone_complexity, count_params
 
 VARIANTS = {
     't': 'crossformer-t', 's': 'crossformer-s', 'b': 'crossformer-b',

@@ -17,7 +17,7 @@ from mmvit_backbones.models.backbones.focal import (FocalTransformer,
                                                     focal_key_index,
                                                     resize_pooled_bias,
                                                     ring_offsets)
-from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.analysis import backbone_complexity, count_params
 
 TINY = dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4])
 # Spec table: parameters (M, 1000-class head included) and GFLOPs at 224.

@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from mmvit_backbones.models.backbones.maformer import MAFormer
-from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.analysis import backbone_complexity, count_params
 
 FLOPS_TOLERANCE = {'s': 0.05, 'b': 0.10, 'l': 0.11}
 

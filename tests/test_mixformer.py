@@ -19,7 +19,7 @@ from mmvit_backbones.models.backbones.mixformer import (MixFormer,
                                                         MixingAttention,
                                                         MixingBlock)
 from mmvit_backbones.models.layers.norm import channel_norm
-from mmvit_backbones.utils.complexity import backbone_complexity, count_params
+from mmvit_backbones.analysis import backbone_complexity, count_params
 
 TINY = dict(embed_dims=16, depths=[1, 2, 2, 1], num_heads=[1, 2, 2, 4])
 # Backbone-only parameters of the spec table (M). They include the

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from repo_helpers import load_script
-from mmvit_backbones.utils.complexity import model_params
+from mmvit_backbones.analysis import model_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -243,8 +243,7 @@ def test_count_key_follows_the_model_only(configs_by_row):
 
 def test_classifier_flops_are_backbone_plus_head():
     """The counter's classifier path, which the ImageNet rows use."""
-    from mmvit_backbones.utils.complexity import (backbone_complexity,
-                                                  model_complexity)
+    from mmvit_backbones.analysis import backbone_complexity, model_complexity
     backbone = dict(type='ResNet', depth=18, out_indices=(3, ))
     classifier = dict(
         default_scope='mmpretrain',

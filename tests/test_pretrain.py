@@ -15,6 +15,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from repo_helpers import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
 TOOLS = REPO / 'tools'
@@ -35,7 +37,7 @@ def load_module(name, path):
     return module
 
 
-gen = load_module('make_mini_imagenet', GENERATOR)
+gen = load_script('tools/misc/make_mini_imagenet.py')
 SMALL = gen.MiniImageNetParams(train_per_class=4, val_per_class=2, seed=3)
 
 
@@ -187,12 +189,8 @@ def test_mixformer_tail_matches_the_spec(arch, spec_tail):
 # ------------------------------------------------- train and test, in-tree
 def run_tool(name, argv):
     """Run tools/<name>.py's main(argv) in this process."""
-    sys.path.insert(0, str(TOOLS))
-    try:
-        module = load_module(f'mmvit_tools_{name}', TOOLS / f'{name}.py')
-        module.main([str(a) for a in argv])
-    finally:
-        sys.path.remove(str(TOOLS))
+    module = load_module(f'mmvit_tools_{name}', TOOLS / f'{name}.py')
+    module.main([str(a) for a in argv])
 
 
 def mini_data_options(root):

@@ -30,6 +30,9 @@ from mmvit_backbones.checkpoint import (CorruptCheckpointError,
                                         refuse_unsafe_checkpoints,
                                         register_checkpoint_safe_globals,
                                         unsafe_checkpoint_globals)
+from mmvit_backbones.cli.runner import (check_cfg_options,
+                                        check_hook_arguments,
+                                        prepare_distributed)
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / 'tools'
@@ -183,12 +186,7 @@ def train_tool():
 
 @pytest.fixture(scope='module')
 def test_tool():
-    """tools/test.py, which imports its sibling train.py as ``train``."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(TOOLS))
-        module = load_tool('test')
-        sys.modules.pop('train', None)
-    return module
+    return load_tool('test')
 
 
 @pytest.fixture(autouse=True)
@@ -475,16 +473,16 @@ def test_resume_argument(train_tool, flags, expected):
     ('train_cfg.max_iters.x', 'train_cfg.max_iters is int, not a dict'),
 ])
 def test_cfg_options_with_a_path_not_in_the_config_are_refused(
-        train_tool, toy_dir, key, message):
+        toy_dir, key, message):
     cfg = Config.fromfile(toy_dir / 'toy.py')
     with pytest.raises(SystemExit, match=re.escape(message)):
-        train_tool.check_cfg_options(cfg, {key: 0.1})
+        check_cfg_options(cfg, {key: 0.1})
 
 
-def test_cfg_options_may_add_leaves_and_runner_keys(train_tool):
+def test_cfg_options_may_add_leaves_and_runner_keys():
     cfg = Config(dict(model=dict(backbone=dict(type='MAFormer')),
                       train_cfg=dict(max_iters=4)))
-    train_tool.check_cfg_options(cfg, {
+    check_cfg_options(cfg, {
         'model.backbone.with_cp': True,
         'train_cfg.val_interval': 2,
         'randomness.seed': 0,
@@ -492,15 +490,15 @@ def test_cfg_options_may_add_leaves_and_runner_keys(train_tool):
     })
 
 
-def test_hook_argument_the_hook_does_not_take_is_refused(train_tool):
+def test_hook_argument_the_hook_does_not_take_is_refused():
     cfg = Config(dict(default_hooks=dict(
         checkpoint=dict(type='CheckpointHook', intervall=5))))
     with pytest.raises(SystemExit, match=re.escape(
             "default_hooks.checkpoint: CheckpointHook takes no argument "
             "'intervall'; did you mean interval?")):
-        train_tool.check_hook_arguments(cfg)
+        check_hook_arguments(cfg)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=5)
-    train_tool.check_hook_arguments(cfg)
+    check_hook_arguments(cfg)
 
 
 def test_train_tool_refuses_a_bad_option_at_start(toy_dir):
@@ -533,8 +531,7 @@ def test_auto_scale_lr(train_tool):
     assert cfg.auto_scale_lr.enable
 
 
-def test_cpu_distributed_uses_gloo_without_device_ids(train_tool,
-                                                     monkeypatch):
+def test_cpu_distributed_uses_gloo_without_device_ids(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
     monkeypatch.setenv('MASTER_PORT', str(free_port()))
@@ -549,7 +546,7 @@ def test_cpu_distributed_uses_gloo_without_device_ids(train_tool,
                 decode_head=dict(norm_cfg=sync_bn),
                 auxiliary_head=[dict(norm_cfg=sync_bn)],
                 backbone=dict(norm_cfg=dict(type='LN')))))
-    train_tool.prepare_distributed(cfg)
+    prepare_distributed(cfg)
     try:
         assert torch.distributed.get_backend() == 'gloo'
         assert cfg.env_cfg.dist_cfg.backend == 'gloo'

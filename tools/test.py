@@ -25,10 +25,11 @@ from typing import Optional, Sequence
 from mmengine.config import Config, ConfigDict
 from torch import nn
 
+import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
 from mmvit_backbones.checkpoint import checkpoint_keys, first_keys
-# tools/train.py, found next to this script, holds the shared setup
-from train import (add_common_arguments, build_runner, load_config,
-                   prepare_distributed, run_guarded)
+from mmvit_backbones.cli.runner import (add_common_arguments, build_runner,
+                                        load_config, prepare_distributed,
+                                        run_guarded)
 
 VISUALIZATION_HOOKS = {
     'mmdet': 'DetVisualizationHook',

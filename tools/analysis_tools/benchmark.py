@@ -28,10 +28,9 @@ import torch
 import torch.nn as nn
 
 import mmvit_backbones  # noqa: F401  (registers this package's backbones)
-from mmvit_backbones.utils.complexity import (backbone_complexity,
-                                              build_backbone,
-                                              build_backbone_or_exit,
-                                              parse_backbone_spec)
+from mmvit_backbones.analysis import (BackboneSpecError, backbone_complexity,
+                                     build_backbone, build_backbone_from_spec,
+                                     parse_backbone_spec)
 
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 # Side of the square matrices timed for the dense matmul rate.
@@ -502,7 +501,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     reference = None if args.reference.lower() == 'none' else args.reference
     specs = [spec for spec in args.backbone if spec != reference]
     for spec in specs + ([reference] if reference else []):
-        build_backbone_or_exit(spec, args.scope)
+        try:
+            build_backbone_from_spec(spec, args.scope)
+        except BackboneSpecError as error:
+            raise SystemExit(f'error: --backbone {error}') from None
     results = collect(specs, reference, args)
     print(format_table(results))
     if args.out:

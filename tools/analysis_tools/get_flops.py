@@ -9,7 +9,7 @@ Examples::
         --backbone 'dict(type="MAFormer", arch="s")' --shape 224
 
 FLOPs count one multiply-add as one FLOP (the convention of papers and
-fvcore); see mmvit_backbones/utils/complexity.py for the counting rules.
+fvcore); see mmvit_backbones/analysis/ for the counting rules.
 """
 import argparse
 from typing import List, Optional
@@ -17,10 +17,10 @@ from typing import List, Optional
 from mmengine.config import DictAction
 
 import mmvit_backbones  # noqa: F401  (registers this package's backbones)
-from mmvit_backbones.utils.complexity import (ComplexityResult,
-                                              backbone_complexity,
-                                              build_backbone_or_exit,
-                                              model_complexity)
+from mmvit_backbones.analysis import (BackboneSpecError, ComplexityResult,
+                                     backbone_complexity,
+                                     build_backbone_from_spec,
+                                     model_complexity)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,8 +61,11 @@ def count(args: argparse.Namespace) -> ComplexityResult:
     """Run the count the arguments ask for."""
     if args.config is not None:
         return model_complexity(args.config, args.shape, args.cfg_options)
-    model = build_backbone_or_exit(args.backbone, args.scope,
-                                   args.cfg_options)
+    try:
+        model = build_backbone_from_spec(args.backbone, args.scope,
+                                         args.cfg_options)
+    except BackboneSpecError as error:
+        raise SystemExit(f'error: --backbone {error}') from None
     return backbone_complexity(model, args.shape, batch=args.batch)
 
 

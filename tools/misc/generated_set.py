@@ -4,6 +4,11 @@
 A set records the parameters it was made with in a JSON file written after
 everything else, so a rerun with the same parameters keeps a complete set,
 and a set left half-written by an interrupted run is made again.
+
+This is a module, not a script. It stays beside the generators rather than
+in the ``mmvit_backbones`` package because importing anything from the
+package imports torch, mmcv and the backbones, while the generators need
+only numpy and Pillow (and pycocotools for COCO).
 """
 import argparse
 import json

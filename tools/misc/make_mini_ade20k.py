@@ -31,16 +31,16 @@ nothing. Only numpy and Pillow are needed.
 """
 import os
 import os.path as osp
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, clear_files,  # noqa: E402
-                           params_from_command_line, pixel_grid, regenerate)
+# generated_set.py is next to this script, whose folder Python puts first on
+# sys.path.
+from generated_set import (PARAMS_FILE, clear_files, params_from_command_line,
+                           pixel_grid, regenerate)
 
 GENERATOR_VERSION = 1
 CLASSES = ('sky', 'ground', 'stripes', 'checkerboard', 'dots')

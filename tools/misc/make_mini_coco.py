@@ -18,7 +18,6 @@ nothing. Only numpy, Pillow and pycocotools are needed.
 """
 import os
 import os.path as osp
-import sys
 import time
 from dataclasses import dataclass
 
@@ -26,10 +25,10 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE, clear_files,  # noqa: E402
-                           params_from_command_line, pixel_grid, regenerate,
-                           write_json)
+# generated_set.py is next to this script, whose folder Python puts first on
+# sys.path.
+from generated_set import (PARAMS_FILE, clear_files, params_from_command_line,
+                           pixel_grid, regenerate, write_json)
 
 GENERATOR_VERSION = 1
 CLASSES = ('circle', 'rectangle', 'triangle')

@@ -31,16 +31,15 @@ Usage::
 import os
 import os.path as osp
 import shutil
-import sys
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from generated_set import (PARAMS_FILE,  # noqa: E402
-                           params_from_command_line, regenerate)
+# generated_set.py is next to this script, whose folder Python puts first on
+# sys.path.
+from generated_set import (PARAMS_FILE, params_from_command_line, regenerate)
 
 GENERATOR_VERSION = 1
 CLASSES = ('disc', 'ring', 'square', 'triangle', 'cross', 'bars')

@@ -4,7 +4,7 @@ Writes ``docs/model_zoo.md``, one ``configs/<family>/metafile.yml`` per
 family in OpenMMLab's model-index format (what ``mim`` reads) and the root
 ``model-index.yml`` that imports them. For every config the whole model's
 parameters and FLOPs (multiply-adds, counted by
-``mmvit_backbones.utils.complexity.model_complexity``, as
+``mmvit_backbones.analysis.model_complexity``, as
 ``tools/analysis_tools/get_flops.py`` does) at the input size its paper used
 stand next to the paper's numbers and metrics from
 ``reference/paper_numbers/<family>.yaml`` (read by :func:`load_paper_tables`).
@@ -63,7 +63,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import mmvit_backbones  # noqa: E402,F401  (registers the backbones)
-from mmvit_backbones.utils.complexity import (  # noqa: E402
+from mmvit_backbones.analysis import (  # noqa: E402
     model_complexity, model_params)
 from mmvit_backbones.utils.config import (  # noqa: E402
     package_config_lookups_cached)
@@ -564,7 +564,7 @@ results of these configs.
   Where the paper's classification table is rounded, the paper column shows
   the exact count of the authors' public model.
 - FLOPs: multiply-adds of one inference forward at the paper's input size,
-  counted by `mmvit_backbones/utils/complexity.py` (the counter of
+  counted by `mmvit_backbones/analysis/` (the counter of
   `tools/analysis_tools/get_flops.py`): ImageNet 224x224; COCO 800x1280
   (two-stage detectors run the RoI head on 1000 fixed proposals, cascade
   mask heads counted on 100 detections); ADE20K 512x2048 (640x2560 for
