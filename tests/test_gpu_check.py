@@ -171,3 +171,27 @@ def test_run_sh_without_a_wheel_set_says_how_to_build_one(tmp_path):
     proc = _run(['bash', TOOL / 'run.sh'], env=env, timeout=60)
     assert proc.returncode == 2
     assert 'tools/gpu_check/wheels.py' in proc.stderr
+
+
+def test_a_cuda_report_renders(cpu_run):
+    """The CUDA-only parts of the markdown, from the CPU run's report with
+    what a GPU run adds (no GPU here to produce them)."""
+    check = load_script('tools/gpu_check/check.py')
+    report = json.loads((cpu_run[1] / 'gpu_check.json').read_text())
+    report.update(mode='cuda', skipped=[])
+    report['environment'].update(gpu='NVIDIA H200', cuda='13.0', cudnn=91000,
+                                 tf32_matmul=False, tf32_cudnn=True)
+    sdpa = report['checks']['Focal-T']['sdpa']
+    sdpa['ops']['bf16'] = {
+        'aten::_scaled_dot_product_efficient_attention': 30}
+    sdpa['fused_only'] = {'fp32': None, 'bf16': 'No available kernel.'}
+    report['speed']['fp32']['Focal-T'].update(peak_bytes=3 * 2**30,
+                                             peak_vs_ref=1.5)
+    markdown = check.to_markdown(report)
+    assert markdown.startswith('# GPU check\n\nNVIDIA H200 | ')
+    assert '(CUDA 13.0, cuDNN 91000)' in markdown
+    assert ('- Focal-T bf16: `aten::_scaled_dot_product_efficient_attention`'
+            ' x30; fused-only: fails (No available kernel.)') in markdown
+    assert 'matmul False, cuDNN True' in markdown
+    assert '| Focal-T | fp32 | ' in markdown and '| 3072 | 1.50 |' in markdown
+    assert 'Skipped' not in markdown

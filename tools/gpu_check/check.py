@@ -420,7 +420,9 @@ def environment(device: str) -> dict:
         props = torch.cuda.get_device_properties(0)
         info.update(gpu=props.name, gpu_memory_bytes=props.total_memory,
                     cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version())
+                    cudnn=torch.backends.cudnn.version(),
+                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                    tf32_cudnn=torch.backends.cudnn.allow_tf32)
     return info
 
 
@@ -545,6 +547,11 @@ def to_markdown(report: dict) -> str:
     if report['mode'] == 'cpu':
         lines += ['CPU mode: tiny size, one iteration; these timings test '
                   'the code and are no benchmark.', '']
+    else:
+        lines += [f'fp32 with torch\'s TF32 settings: matmul '
+                  f'{env["tf32_matmul"]}, cuDNN {env["tf32_cudnn"]}. Peak: '
+                  'max_memory_allocated over one step, weights included.',
+                  '']
     lines += ['| model | precision | img/s | x Swin-T | peak MiB | x Swin-T |',
               '| --- | --- | --- | --- | --- | --- |']
     for dtype, rows in report['speed'].items():
