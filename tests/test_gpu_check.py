@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import venv
-from pathlib import Path
 
 import pytest
 import torch
@@ -61,8 +60,9 @@ def stand_in(wheel_sets, tmp_path_factory):
     python = root / 'venv' / 'bin' / 'python'
     pip = [python, '-m', 'pip', 'install', '--disable-pip-version-check',
            '--quiet']
+    base_wheels = sorted(base.glob('*.whl'))
     for argv in ([*pip, f'torch=={torch.__version__}'],
-                 [*pip, '--no-index', '--no-deps', *sorted(base.glob('*.whl'))]):
+                 [*pip, '--no-index', '--no-deps', *base_wheels]):
         proc = _run(argv, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     # The GPU machine's torchvision matches its CUDA torch; PyPI's for this

@@ -99,14 +99,16 @@ def download(pins: List[str], dest: Path, python_version: str) -> None:
     missing = set(wanted) - {wheel_name_version(w)[0]
                              for w in dest.glob('*.whl')}
     if missing:
-        raise WheelSetError(f'pip download left no wheel for {sorted(missing)}')
+        raise WheelSetError(
+            f'pip download left no wheel for {sorted(missing)}')
 
 
 def tracked_files(root: Path) -> List[Path]:
     """Files of the working tree that travel: tracked and untracked files
     that git does not ignore."""
     listed = subprocess.run(
-        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        ['git', 'ls-files', '-z', '--cached', '--others',
+         '--exclude-standard'],
         cwd=root, capture_output=True, text=True, check=True).stdout
     return [root / name for name in filter(None, listed.split('\0'))
             if (root / name).is_file()]
@@ -132,9 +134,9 @@ def build_package(dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
         _run([
-            sys.executable, '-m', 'pip', 'wheel', '--disable-pip-version-check',
-            '--quiet', '--no-deps', '--no-build-isolation', '-w', str(dest),
-            str(src)
+            sys.executable, '-m', 'pip', 'wheel',
+            '--disable-pip-version-check', '--quiet', '--no-deps',
+            '--no-build-isolation', '-w', str(dest), str(src)
         ], f'building the {PACKAGE} wheel')
     built = sorted(dest.glob(f'{PACKAGE}-*.whl'))
     if len(built) != 1:
