@@ -1,7 +1,7 @@
 # Each target creates or reuses .venv (tools/setup/setup_env.sh installs nothing on a second run).
 PY := .venv/bin/python
 
-.PHONY: setup demo demo-seg test
+.PHONY: setup demo demo-seg test gpu-check-wheels
 
 setup:
 	bash tools/setup/setup_env.sh
@@ -14,3 +14,8 @@ demo-seg: setup
 
 test: setup
 	$(PY) -m pytest tests
+
+# The wheel set tools/gpu_check/run.sh installs on a GPU machine without a
+# package index (.whl/gpu; docs/benchmark.md, "GPU check").
+gpu-check-wheels: setup
+	$(PY) tools/gpu_check/wheels.py
