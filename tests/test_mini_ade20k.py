@@ -169,7 +169,7 @@ def test_train_then_test_prints_miou(mini_ade20k, tmp_path):
     assert drawn.returncode == 0, drawn.stderr[-3000:]
     assert [Path(f).name for f in drawn.stdout.split()] == [
         'mini-ade20k_loss.png', 'mini-ade20k_mIoU.png',
-        'mini-ade20k_predictions.png']
+        'mini-ade20k_predictions.jpg']
 
 
 @pytest.mark.parametrize('config', DEMO_CONFIGS)

@@ -2,7 +2,8 @@
 # The README's demos: generate the bundled data set CONFIG trains on (if
 # missing), train CONFIG with NPROC CPU processes (default 2), evaluate the
 # final checkpoint with tools/test.py, print its metrics, draw its predictions
-# on a few val images (--show-dir) and print where they are and the wall time.
+# on a few val images (--show-dir) and the training curves
+# (tools/misc/demo_figures.py), and print where they are and the wall time.
 #   tools/run_demo.sh [CONFIG]   (environment variables: NPROC, WORK_DIR, PORT, SHOW)
 # CONFIG defaults to the MAFormer-S Mask R-CNN on mini-COCO; any
 # *_mini-coco.py or *_mini-ade20k.py config works.
@@ -59,9 +60,12 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
   "$PYTHON" tools/test.py "$CONFIG" "$checkpoint" \
   --work-dir "$WORK_DIR/show" --show-dir "$show_dir" \
   --cfg-options "test_dataloader.dataset.indices=${SHOW:-6}" \
+  default_hooks.visualization.interval=1 \
   >"$WORK_DIR/show.log" 2>&1 || { tail -n 20 "$WORK_DIR/show.log" >&2; exit 1; }
 pictures=$(find "$show_dir" -type f \( -name '*.png' -o -name '*.jpg' \) | sort)
 [ -n "$pictures" ] || { echo "[demo] no pictures in $show_dir (log: $WORK_DIR/show.log)" >&2; exit 1; }
 echo "[demo] predictions on $(echo "$pictures" | wc -l) val images drawn in" \
   "$(dirname "$(echo "$pictures" | head -n 1)")/"
+figures=$("$PYTHON" tools/misc/demo_figures.py "$WORK_DIR")
+echo "[demo] loss and validation curves, predictions:" $figures
 echo "[demo] total wall time: $(elapsed)s"

@@ -1,17 +1,17 @@
-"""Draw a demo run's curves and predictions as PNG files for the docs.
+"""Draw a demo run's curves and predictions as pictures for the docs.
 
 The curves are drawn by the frameworks' own ``analyze_logs.py`` (mmdet's for
 a mini-COCO run, mmseg's for a mini-ADE20K run), so they look exactly like
 what a user plots from their own runs; this script only picks the run's JSON
 log and the keys. The predictions drawn by ``tools/test.py --show-dir`` (the
-last step of ``tools/run_demo.sh``) are put side by side in one picture.
+last step of ``tools/run_demo.sh``) are put in one picture.
 
 Usage::
 
     python tools/misc/demo_figures.py WORK_DIR [--out-dir DIR] [--name NAME]
 
 writes ``NAME_loss.png``, ``NAME_mAP.png`` (detection) or ``NAME_mIoU.png``
-(segmentation) and ``NAME_predictions.png`` to DIR (default
+(segmentation) and ``NAME_predictions.jpg`` to DIR (default
 ``WORK_DIR/figures``; NAME defaults to the data set, ``mini-coco`` or
 ``mini-ade20k``). A resumed run writes one JSON log per start; the curves of
 all of them are joined in time order.
@@ -27,6 +27,7 @@ from glob import glob
 from importlib.util import find_spec
 from typing import List, Sequence
 
+import cv2
 import mmcv
 import numpy as np
 
@@ -115,9 +116,9 @@ def draw_curves(log: str, framework: str, out_dir: str, name: str,
     return written
 
 
-def draw_predictions(work_dir: str, out: str, height: int = 256) -> str:
-    """Put the --show-dir pictures of WORK_DIR/predictions side by side,
-    each scaled to HEIGHT pixels."""
+def draw_predictions(work_dir: str, out: str, columns: int = 2) -> str:
+    """Put the --show-dir pictures of WORK_DIR/predictions (each the ground
+    truth beside the prediction) in a grid of COLUMNS, at their own size."""
     pictures = sorted(
         glob(osp.join(work_dir, 'predictions', '**', '*.png'),
              recursive=True) +
@@ -127,11 +128,18 @@ def draw_predictions(work_dir: str, out: str, height: int = 256) -> str:
         raise SystemExit(f'error: {work_dir}/predictions holds no pictures; '
                          'tools/run_demo.sh draws them (tools/test.py '
                          '--show-dir)')
-    row = [mmcv.imrescale(mmcv.imread(p), (10**6, height))
-           for p in pictures]
-    gap = np.full((height, 4, 3), 255, np.uint8)
-    tiles = [tile for image in row for tile in (image, gap)][:-1]
-    mmcv.imwrite(np.concatenate(tiles, axis=1), out)
+    images = [mmcv.imread(p) for p in pictures]
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    rows = -(-len(images) // columns)
+    gap = 4
+    grid = np.full((rows * (height + gap) - gap,
+                    columns * (width + gap) - gap, 3), 255, np.uint8)
+    for index, image in enumerate(images):
+        top = index // columns * (height + gap)
+        left = index % columns * (width + gap)
+        grid[top:top + image.shape[0], left:left + image.shape[1]] = image
+    mmcv.imwrite(grid, out, params=[cv2.IMWRITE_JPEG_QUALITY, 90])
     return out
 
 
@@ -154,7 +162,7 @@ def main(argv=None) -> None:
         written = draw_curves(log, framework, out_dir, name, title)
     written.append(
         draw_predictions(args.work_dir,
-                         osp.join(out_dir, f'{name}_predictions.png')))
+                         osp.join(out_dir, f'{name}_predictions.jpg')))
     for path in written:
         print(path)
 
