@@ -7,8 +7,9 @@ Family-specific behaviour (attention against references, arch tables,
 parameters and FLOPs) is tested in each family's own module.
 """
 import copy
+import re
 from dataclasses import dataclass, field
-from typing import Callable, Tuple
+from typing import Tuple
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ from torch import nn
 from backbone_helpers import randomise_norms
 from mmvit_backbones.models.backbones import (CrossFormer, FocalTransformer,
                                               MAFormer, MixFormer)
+from mmvit_backbones.models.backbones.base import (BackboneStage,
+                                                   HierarchicalBackbone)
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,6 @@ class Family:
     kwargs: dict = field(default_factory=dict)
     # An input size at which every parameter gets a gradient.
     grad_size: Tuple[int, int] = (48, 40)
-    stem: Callable[[nn.Module], nn.Module] = lambda m: m.patch_embed
 
     def build(self, **kwargs) -> nn.Module:
         kwargs = {'drop_path_rate': 0., **self.kwargs, **kwargs}
@@ -49,8 +51,7 @@ FAMILIES = {
         MAFormer,
         dict(embed_dims=[16, 32, 48, 64], depths=[1, 2, 1, 1],
              num_heads=[2, 2, 2, 4]),
-        grad_size=(48, 48),
-        stem=lambda m: m.stages[0].downsample),
+        grad_size=(48, 48)),
     'CrossFormer': Family(CrossFormer, CROSSFORMER_V1),
     'CrossFormer++': Family(
         CrossFormer,
@@ -64,6 +65,17 @@ FAMILIES = {
         MixFormer,
         dict(embed_dims=16, depths=[1, 2, 2, 1], num_heads=[1, 2, 2, 4])),
 }
+# MAFormer's Swin-style local branch (the Table 2 ablation) has its own
+# size-dependent masks: the state tests also run it.
+STATE_FAMILIES = dict(FAMILIES, **{
+    'MAFormer-shifted-window': Family(
+        MAFormer, FAMILIES['MAFormer'].arch,
+        dict(local_attn='shifted_window', window_size=4)),
+})
+state_families = pytest.mark.parametrize(
+    'family', STATE_FAMILIES.values(), ids=list(STATE_FAMILIES))
+PARAMETER_PATH = re.compile(
+    r'(patch_embed|stages\.[0-3]\.(blocks\.\d+|downsample)|norm[0-3])\.')
 families = pytest.mark.parametrize('family', FAMILIES.values(),
                                    ids=list(FAMILIES))
 
@@ -185,6 +197,24 @@ def test_pretrained_checkpoint_sharing_no_key_is_refused(family, tmp_path):
         torch.testing.assert_close(loaded.state_dict()[key], value)
 
 
+# ------------------------------------------------------------ one skeleton
+
+
+@families
+def test_every_family_fits_the_one_skeleton(family):
+    """Stem, stages (blocks + merging), output norms; the forward and the
+    freezing rule are the base's (models/backbones/base.py)."""
+    model = family.build()
+    for name in ('forward', '_freeze_stages', 'train', '_empty_outputs'):
+        assert getattr(family.cls, name) is getattr(HierarchicalBackbone,
+                                                    name), name
+    assert len(model.stages) == 4
+    assert all(type(stage) is BackboneStage for stage in model.stages)
+    assert [s.downsample is None for s in model.stages] == [False] * 3 + [True]
+    outside = [k for k in model.state_dict() if not PARAMETER_PATH.match(k)]
+    assert not outside
+
+
 # ------------------------------------------------------- shapes and state
 
 
@@ -203,6 +233,64 @@ def test_forward_keeps_no_state_between_sizes(family):
         torch.testing.assert_close(a, b)
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+@state_families
+def test_no_module_stores_tensors_outside_its_state_dict(family):
+    """Size-dependent tensors live in the bounded caches of
+    models/layers/cache.py, never on a module (where they would grow with
+    every new size, travel with deepcopy and outlive a weight write)."""
+    model = family.build()
+    with torch.no_grad():
+        for size in ((37, 29), (64, 64), (97, 131)):
+            model(torch.rand(1, 3, *size))
+    own = ('_parameters', '_buffers', '_modules')
+
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            return True
+        if isinstance(value, dict):
+            value = list(value.values())
+        return isinstance(value, (list, tuple)) and any(map(tensors, value))
+
+    stored = [f'{name}.{attr}' for name, module in model.named_modules()
+              for attr, value in vars(module).items()
+              if attr not in own and tensors(value)]
+    assert not stored
+
+
+@state_families
+@pytest.mark.parametrize('write', ['data', 'load_state_dict', 'optimizer'])
+def test_weights_written_in_place_in_eval_mode_change_the_output(
+        family, write):
+    """No call to ``eval()`` is needed after a weight write: nothing derived
+    from the weights is cached."""
+    model = family.build()
+    randomise_norms(model)
+    x = torch.rand(1, 3, 45, 61)
+    with torch.no_grad():
+        before = model(x)
+    donor = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in donor.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    if write == 'data':
+        for p, q in zip(model.parameters(), donor.parameters()):
+            p.data.copy_(q)
+    elif write == 'load_state_dict':
+        model.load_state_dict(donor.state_dict())
+    else:
+        # a fused step bumps no version counter
+        optimizer = torch.optim.SGD(model.parameters(), lr=1., fused=True)
+        for p, q in zip(model.parameters(), donor.parameters()):
+            p.grad = p.detach() - q
+        optimizer.step()
+    with torch.no_grad():
+        got = model(x)
+        expected = copy.deepcopy(donor)(x)
+    assert any(not torch.equal(a, b) for a, b in zip(got, before))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 @families
@@ -233,7 +321,7 @@ def test_out_indices_select_stages_and_their_norms(family):
 @families
 def test_frozen_stages(family):
     model = family.build(frozen_stages=2, out_indices=(0, 1, 2, 3)).train()
-    frozen = [family.stem(model), *model.stages[:2]]
+    frozen = [model.patch_embed, *model.stages[:2]]
     trainable = list(model.stages[2:])
     norms = [getattr(model, f'norm{i}', None) for i in range(4)]
     frozen += [n for n in norms[:2] if n is not None]
@@ -252,7 +340,7 @@ def test_frozen_stages(family):
         if name in buffers:
             torch.testing.assert_close(buffer, buffers[name])
     only_stem = family.build(frozen_stages=0).train()
-    assert not any(p.requires_grad for p in family.stem(only_stem).parameters())
+    assert not any(p.requires_grad for p in only_stem.patch_embed.parameters())
     assert all(p.requires_grad for p in only_stem.stages[0].blocks.parameters())
 
 

@@ -1,10 +1,19 @@
 """Shared building blocks in mmvit_backbones.models.layers."""
+import functools
+import importlib
+import pkgutil
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.profiler import profile
 
-from mmvit_backbones.models.layers import DropPath, PreNormBlock, attend
+import mmvit_backbones.models
+from mmvit_backbones.models.layers import (DropPath, PreNormBlock, attend,
+                                           padding_key_mask, size_cache)
+from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
+from mmvit_backbones.models.layers.dynamic_position_bias import \
+    relative_offsets
 
 
 def reference_attention(q, k, v, bias):
@@ -119,3 +128,71 @@ def test_drop_path_add_branch_equals_adding_the_dropped_branch(training):
 def test_drop_path_refuses_a_probability_outside_0_1():
     with pytest.raises(ValueError, match=r'drop_prob must be in \[0, 1\)'):
         DropPath(1.0)
+
+
+# ------------------------------------------------ the one caching rule
+
+
+def test_every_cache_of_the_models_follows_the_one_rule():
+    """Every cached function of mmvit_backbones.models is built by
+    size_cache: bounded, keyed by its arguments, outside inference mode."""
+    caches = {}
+    package = mmvit_backbones.models
+    for info in pkgutil.walk_packages(package.__path__,
+                                      package.__name__ + '.'):
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, functools._lru_cache_wrapper):
+                caches[f'{info.name}.{name}'] = value
+    assert {'padding_bias', 'focal_key_index', 'relative_offsets',
+            'padding_key_mask', 'region_mask'} <= {
+                name.rsplit('.', 1)[1] for name in caches}
+    for name, cache in caches.items():
+        assert getattr(cache, 'size_cached', False), name
+        assert cache.cache_info().maxsize == DEFAULT_MAXSIZE, name
+
+
+def test_size_cache_is_bounded_and_keyed_by_every_argument():
+    calls = []
+
+    @size_cache(maxsize=2)
+    def ramp(n, device, dtype):
+        calls.append(n)
+        return torch.arange(n, device=device, dtype=dtype)
+
+    cpu = torch.device('cpu')
+    assert ramp(3, cpu, torch.float32) is ramp(3, cpu, torch.float32)
+    assert ramp(3, cpu, torch.float64).dtype == torch.float64
+    assert ramp(3, torch.device('meta'), torch.float32).is_meta
+    assert ramp(4, cpu, torch.float32).shape == (4, )
+    assert ramp.cache_info().currsize == 2
+    assert calls == [3, 3, 3, 4]
+    ramp(3, cpu, torch.float32)  # dropped (least recently used): rebuilt
+    assert calls == [3, 3, 3, 4, 3]
+    for bad in (0, None):
+        with pytest.raises(ValueError, match='positive maxsize'):
+            size_cache(bad)
+
+
+def test_cached_tensors_follow_size_device_and_dtype():
+    cpu = torch.device('cpu')
+    assert relative_offsets((2, 3), cpu, torch.float32).dtype == torch.float32
+    assert relative_offsets((2, 3), cpu, torch.float64).dtype == torch.float64
+    assert relative_offsets((2, 3), cpu, torch.float32).shape == (15, 2)
+    assert relative_offsets((3, 3), cpu, torch.float32).shape == (25, 2)
+    mask = padding_key_mask(5, 6, 8, 8, (4, 4), cpu)
+    assert mask.shape == (4, 1, 1, 16) and mask.device == cpu
+    meta = padding_key_mask(5, 6, 8, 8, (4, 4), torch.device('meta'))
+    assert meta.is_meta and meta.shape == mask.shape
+    assert padding_key_mask(5, 6, 8, 12, (4, 4), cpu).shape == (6, 1, 1, 16)
+
+
+def test_a_mask_first_built_in_inference_mode_serves_autograd():
+    size_args = (7, 7, 8, 8, (4, 4), torch.device('cpu'))
+    padding_key_mask.cache_clear()
+    with torch.inference_mode():
+        first = padding_key_mask(*size_args)
+    assert not first.is_inference()
+    logits = torch.zeros(4, 1, 1, 16, requires_grad=True)
+    (logits + padding_key_mask(*size_args)).softmax(-1).sum().backward()
+    assert logits.grad is not None

@@ -92,9 +92,9 @@ def test_stem_pads_the_image_to_a_multiple_of_4():
     model = tiny()
     x = torch.rand(1, 3, 29, 38)
     with torch.no_grad():
-        odd = model.patch_embed(x)
-        padded = model.patch_embed(F.pad(x, (0, 2, 0, 3)))
-    assert odd.shape == (1, 8, 10, 16)
+        odd, hw = model.patch_embed(x)
+        padded, padded_hw = model.patch_embed(F.pad(x, (0, 2, 0, 3)))
+    assert odd.shape == (1, 8, 10, 16) and hw == padded_hw == (8, 10)
     torch.testing.assert_close(odd, padded)
 
 
@@ -233,7 +233,7 @@ def test_block_pads_after_the_norm_and_crops():
     randomise_norms(block)
     x = torch.randn(2, 5, 7, 32)
     with torch.no_grad():
-        got = block(x)
+        got = block(x, (5, 7))
         normed = F.pad(block.norm1(x), (0, 0, 0, 1, 0, 3))
         mixed = reference_mixing(block.attn, normed)[:, :5, :7]
         y = x + mixed

@@ -1,10 +1,59 @@
-"""Plumbing shared by the four-stage backbones of this package.
+"""The one skeleton of the package's four-stage backbones.
 
 Every family (MAFormer, CrossFormer, Focal Transformer, MixFormer) is a
-pyramid of four stages with an ``arch_zoo`` of named variants, custom arch
-dicts, ``out_indices``, ``frozen_stages`` and the usual initialisation;
-:class:`HierarchicalBackbone` implements these once, with the same error
-messages for every family.
+:class:`HierarchicalBackbone`: a stem, four :class:`BackboneStage` s and
+optional output norms, run by the base's :meth:`~HierarchicalBackbone.
+forward`. The base also owns the ``arch_zoo`` and custom-arch parsing,
+``out_indices``, ``frozen_stages`` / ``norm_eval`` (one freezing rule),
+``with_cp``, the drop path schedule, input checks and initialisation, with
+the same error messages for every family.
+
+Parameter layout (the state-dict keys every family shares)::
+
+    patch_embed            stem: image (B, C_in, H, W) -> (x, (H0, W0))
+    stages.{i}.blocks.{j}  block j of stage i: block(x, hw) -> x
+    stages.{i}.downsample  merging after stage i (None for the last stage):
+                           (B, C_i, H_i, W_i) map -> (x, (H_{i+1}, W_{i+1}))
+    norm{i}                norm of output i (where the family has them)
+
+``x`` is the family's feature layout inside a stage: tokens (B, H * W, C)
+by default, or whatever :meth:`~HierarchicalBackbone.to_map` turns into a
+(B, C, H, W) map (MixFormer keeps channels-last (B, H, W, C) maps). Outputs
+are taken after a stage's blocks and before its merging.
+
+Adding a family is copying this pattern::
+
+    @MODELS.register_module()
+    class NewFormer(HierarchicalBackbone):
+        arch_zoo = {**dict.fromkeys(['s', 'small'], dict(
+            embed_dims=64, depths=[2, 2, 6, 2], num_heads=[2, 4, 8, 16]))}
+
+        def __init__(self, arch='s', in_channels=3, drop_path_rate=0.1,
+                     out_indices=(0, 1, 2, 3), out_norms=True,
+                     frozen_stages=-1, with_cp=False,
+                     norm_cfg=dict(type='LN'), init_cfg=None):
+            super().__init__(init_cfg=init_cfg)
+            settings = self._init_arch(arch, in_channels, out_indices,
+                                       frozen_stages)
+            dims = self.num_features = self._doubling_dims(settings)
+            self.patch_embed = NewStem(in_channels, dims[0])  # (x, hw)
+            dpr = self._drop_path_rates(drop_path_rate)
+            self.stages = nn.ModuleList()
+            for i, depth in enumerate(settings['depths']):
+                blocks = [NewBlock(dims[i], settings['num_heads'][i],
+                                   drop_path=dpr[i][j])
+                          for j in range(depth)]  # block(x, hw) -> x
+                downsample = (NewMerging(dims[i], dims[i + 1])  # (x, hw)
+                              if i < self.num_stages - 1 else None)
+                self.stages.append(BackboneStage(blocks, downsample,
+                                                 with_cp))
+            self._add_out_norms(out_norms, norm_cfg, dims)
+            self._freeze_stages()
+
+and, only for a layout other than tokens, overriding
+:meth:`~HierarchicalBackbone.to_map`. Modules are built in this order (stem,
+then each stage's blocks and merging) so that a fixed seed gives the same
+initial weights in every family.
 """
 import copy
 import os
@@ -27,8 +76,8 @@ class BackboneStage(nn.Module):
     kept alongside (``downsample``, None for the last stage) for the
     backbone to apply after taking the stage's output.
 
-    Extra positional arguments of :meth:`forward` (e.g. the map size) are
-    passed to every block. ``with_cp`` checkpoints each block in training.
+    Every block is called as ``block(x, hw)``, ``hw`` the (H, W) of the
+    stage's map. ``with_cp`` checkpoints each block in training.
     """
 
     def __init__(self, blocks: Sequence[nn.Module],
@@ -38,18 +87,20 @@ class BackboneStage(nn.Module):
         self.downsample = downsample
         self.with_cp = with_cp
 
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
-        """Run the blocks; ``downsample`` is not applied."""
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """Run the blocks on x (the family's layout, (H, W) = ``hw``);
+        ``downsample`` is not applied."""
         for block in self.blocks:
             if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, *args, use_reentrant=False)
+                x = cp.checkpoint(block, x, hw, use_reentrant=False)
             else:
-                x = block(x, *args)
+                x = block(x, hw)
         return x
 
 
 class HierarchicalBackbone(BaseModule):
-    """Base class of the four-stage backbones.
+    """Base class of the four-stage backbones (the module docstring shows
+    the pattern every family follows).
 
     Subclasses define:
 
@@ -63,12 +114,12 @@ class HierarchicalBackbone(BaseModule):
       width.
     - ``_check_custom_arch(settings)``: family-specific checks of a custom
       arch (optional).
-    - ``_frozen_modules()``: what ``frozen_stages`` freezes, if it is not
-      the default stem + first stages + their output norms.
+    - :meth:`to_map`, only for features kept in a layout other than tokens.
 
-    and set ``in_channels``, ``out_indices`` (through :meth:`_check_indices`)
-    and ``frozen_stages`` (through :meth:`_check_frozen_stages`) in their
-    constructor. ``norm_eval`` is honoured when the subclass sets it.
+    and build ``patch_embed``, ``stages`` and the output norms in their
+    constructor, after :meth:`_init_arch` (which sets ``in_channels``,
+    ``out_indices`` and ``frozen_stages``). ``norm_eval`` is honoured when
+    the subclass sets it.
     """
     num_stages = 4
     arch_zoo: Dict[str, dict] = {}
@@ -251,6 +302,30 @@ class HierarchicalBackbone(BaseModule):
                 self.add_module(f'norm{i}',
                                 build_norm_layer(norm_cfg, dims[i])[1])
 
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i), one
+        contiguous map per stage of ``out_indices``."""
+        self._check_input(x)
+        if not len(x):
+            return self._empty_outputs(x)
+        x, hw = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x, hw)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x) if self.out_norms else x
+                outs.append(self.to_map(out, hw).contiguous())
+            if stage.downsample is not None:
+                x, hw = stage.downsample(self.to_map(x, hw))
+        return tuple(outs)
+
+    @staticmethod
+    def to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """The layout hook: a stage's features -> their (B, C, H, W) map (a
+        view, in any memory format). Tokens (B, H * W, C) here; a family
+        that keeps other features overrides it."""
+        return tokens_to_map(x, hw)
+
     def init_weights(self):
         """``init_cfg`` if given, else truncated-normal Linear weights
         (std 0.02, zero bias) and unit / zero norm affine parameters."""
@@ -299,19 +374,18 @@ class HierarchicalBackbone(BaseModule):
             f'Pretrained init_cfg of {name}: {found}. Convert the authors\' '
             f'checkpoints with tools/model_converters/ first{hint}')
 
-    def _frozen_modules(self) -> List[nn.Module]:
-        """The stem, the first ``frozen_stages`` stages and their output
-        norms (``norm{i}``, where present)."""
+    def _freeze_stages(self) -> None:
+        """The freezing rule of every family: with ``frozen_stages`` = k >=
+        0, the stem, the first k stages (each with the merging that follows
+        it) and their output norms (``norm{i}``, where present) are kept in
+        eval mode without gradients."""
+        if self.frozen_stages < 0:
+            return
         frozen = [self.patch_embed, *self.stages[:self.frozen_stages]]
         for i in range(self.frozen_stages):
             if hasattr(self, f'norm{i}'):
                 frozen.append(getattr(self, f'norm{i}'))
-        return frozen
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        for module in self._frozen_modules():
+        for module in frozen:
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
@@ -326,30 +400,3 @@ class HierarchicalBackbone(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
-
-
-class TokenPyramidBackbone(HierarchicalBackbone):
-    """A :class:`HierarchicalBackbone` whose stem (``patch_embed``) and
-    between-stage merging (``stage.downsample``, fed an NCHW map) return
-    ``(tokens (B, H*W, C), (H, W))`` and whose :class:`BackboneStage` s take
-    ``(tokens, hw)``; subclasses set ``out_norms`` (``norm{i}`` on the
-    outputs)."""
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        if not len(x):
-            return self._empty_outputs(x)
-        tokens, hw = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            tokens = stage(tokens, hw)
-            if i in self.out_indices:
-                out = tokens
-                if self.out_norms:
-                    out = getattr(self, f'norm{i}')(out)
-                outs.append(tokens_to_map(out, hw).contiguous())
-            if stage.downsample is not None:
-                tokens, hw = stage.downsample(tokens_to_map(tokens, hw))
-        return tuple(outs)
-

@@ -9,7 +9,6 @@ cooling layers (ACL, section 4.2). Options, defaults and the two LDA grouping
 semantics are documented in ``docs/crossformer.md``.
 """
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -19,9 +18,9 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, tokens_to_map)
+                      attend, size_cache, tokens_to_map)
 from ..layers.attention import check_heads
-from .base import BackboneStage, TokenPyramidBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 LDA_MODES = ('image', 'region')
 ACL_PERIOD = 3
@@ -147,8 +146,7 @@ def ungroup_heads(out: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
     return x.reshape(-1, *layout.padded, heads * head_dims)
 
 
-@lru_cache(maxsize=64)
-@torch.inference_mode(False)
+@size_cache()
 def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
                  device: torch.device) -> Optional[torch.Tensor]:
     """Additive key mask of a padded map, or None when nothing is padded.
@@ -156,8 +154,9 @@ def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
     Returns (groups_per_image, 1, 1, N): ``-inf`` on the padded keys of every
     group that holds at least one real token (their queries never see the
     padding). Groups made only of padding stay unmasked: their outputs are
-    cropped away and an all ``-inf`` row would give NaN. Cached per layout
-    and map size; never modify the result in place.
+    cropped away and an all ``-inf`` row would give NaN. Cached per layout,
+    map size and device (:mod:`..layers.cache`); never modify the result in
+    place.
     """
     H, W = hw
     Hp, Wp = layout.padded
@@ -467,7 +466,7 @@ def _arch(embed_dims, depths, num_heads, drop_path_rate, generation):
 
 
 @MODELS.register_module()
-class CrossFormer(TokenPyramidBackbone):
+class CrossFormer(HierarchicalBackbone):
     """CrossFormer / CrossFormer++ backbone (paper Table I).
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``. A CEL

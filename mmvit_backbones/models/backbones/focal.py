@@ -13,7 +13,6 @@ the reference's rolls, window partitions, concatenations and index selects
 of full maps; the attention is one ``scaled_dot_product_attention`` call.
 """
 import math
-from functools import lru_cache
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -25,9 +24,9 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
-                      pad_to_multiple)
+                      pad_to_multiple, size_cache)
 from ..layers.attention import check_heads
-from .base import BackboneStage, TokenPyramidBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 # Order of the four cyclic shifts (along H, W) that build the fine ring, in
 # units of the expand size (spec, "fine surroundings").
@@ -88,8 +87,7 @@ def use_fine_ring(hw: Tuple[int, int], window: int, expand: int) -> bool:
     return expand > 0 and int(min(hw)) > window
 
 
-@lru_cache(maxsize=64)
-@torch.inference_mode(False)
+@size_cache()
 def focal_key_index(
         padded: Tuple[int, int], window: int, expand: int, ring: bool,
         focal_window: int,
@@ -116,8 +114,8 @@ def focal_key_index(
         tuple: ``index`` (num_windows * N,) int64 rows of the source, N
         keys per window, windows row-major; ``outside`` (1, num_windows, 1,
         N) float, -inf on pooled keys outside the pooled map (their index is
-        0), 0 elsewhere, or None when no key is outside. Cached; never modify
-        the results in place.
+        0), 0 elsewhere, or None when no key is outside. Cached
+        (:mod:`..layers.cache`); never modify the results in place.
     """
     Hp, Wp = padded
     ph, pw = Hp // window, Wp // window
@@ -434,7 +432,7 @@ def _zoo():
 
 
 @MODELS.register_module()
-class FocalTransformer(TokenPyramidBackbone):
+class FocalTransformer(HierarchicalBackbone):
     """Focal Transformer backbone (paper Table 1, spec "Variants").
 
     Stage i has ``embed_dims * 2^i`` channels and stride ``2^(i+2)``; window

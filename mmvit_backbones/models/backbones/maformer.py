@@ -7,11 +7,10 @@ details open; each choice made here is documented, with its reason, in
 ``docs/maformer.md``.
 """
 import math
-from typing import Dict, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
@@ -20,7 +19,7 @@ from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
                       ShiftedWindowAttention, attend, merge_heads,
                       padding_key_mask, tokens_to_map)
-from .base import HierarchicalBackbone
+from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
 
@@ -65,7 +64,6 @@ class CrossShapedWindowAttention(nn.Module):
         self.lepe = nn.ModuleList(DepthwiseConv2d(half, 3) for _ in range(2))
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
-        self._masks: Dict[tuple, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C).
@@ -98,19 +96,12 @@ class CrossShapedWindowAttention(nn.Module):
         q, k, v = qkv.reshape(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
         bias = None
         if pad:
-            bias = self._padding_mask(H, W, Hp, qkv.device).repeat(B, 1, 1, 1)
-            bias = bias.to(q.dtype)
+            bias = padding_key_mask(H, W, Hp, W, (sw, W), qkv.device)
+            bias = bias.repeat(B, 1, 1, 1).to(q.dtype)
         out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)
         v_img = v.transpose(1, 2).reshape(n, sw, W, C).permute(0, 3, 1, 2)
         out = merge_heads(out) + lepe(v_img).flatten(2).transpose(1, 2)
         return out.view(B, Hp, W, C)[:, :H]
-
-    def _padding_mask(self, H, W, Hp, device) -> torch.Tensor:
-        key = (H, W, device)
-        if key not in self._masks:
-            self._masks[key] = padding_key_mask(H, W, Hp, W,
-                                                (self.stripe_width, W), device)
-        return self._masks[key]
 
 
 class GlobalLearningDownsampling(nn.Module):
@@ -257,35 +248,15 @@ class ViTBlock(PreNormBlock):
         return super().forward(x)
 
 
-class MAFormerStage(nn.Module):
-    """Optional patch merging followed by a sequence of blocks."""
-
-    def __init__(self, downsample: nn.Module, blocks: Sequence[nn.Module],
-                 with_cp: bool):
-        super().__init__()
-        self.downsample = downsample
-        self.blocks = nn.ModuleList(blocks)
-        self.with_cp = with_cp
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
-        x, hw = self.downsample(x)
-        for block in self.blocks:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, hw, use_reentrant=False)
-            else:
-                x = block(x, hw)
-        return x, hw
-
-
 @MODELS.register_module()
 class MAFormer(HierarchicalBackbone):
     """MAFormer backbone (Wang et al., "MAFormer: A Transformer Network with
     Multi-scale Attention Fusion for Visual Recognition", 2022).
 
-    A 7x7 stride-4 convolution stem, then four stages separated by 3x3
-    stride-2 convolution merging. Stages 1-2 use :class:`MAFBlock`, stages
-    3-4 :class:`ViTBlock` (paper section 3.1, Table 1).
+    A 7x7 stride-4 convolution stem (``patch_embed``), then four stages
+    separated by 3x3 stride-2 convolution merging (``stages[i].downsample``
+    after stages 1-3). Stages 1-2 use :class:`MAFBlock`, stages 3-4
+    :class:`ViTBlock` (paper section 3.1, Table 1).
 
     Args:
         arch (str | dict): One of ``MAFormer.arch_zoo`` ('s', 'b', 'l' and
@@ -308,7 +279,8 @@ class MAFormer(HierarchicalBackbone):
         out_indices (Sequence[int]): Stages whose outputs are returned, each
             layer-normed and shaped (B, C_i, H / 2^(i+2), W / 2^(i+2)).
         frozen_stages (int): Freeze the stem (``>= 0``) and the first
-            ``frozen_stages`` stages; -1 freezes nothing.
+            ``frozen_stages`` stages, each with the merging that follows it;
+            -1 freezes nothing.
         with_cp (bool): Gradient checkpointing of every block.
         norm_cfg (dict): Token norm.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
@@ -363,13 +335,10 @@ class MAFormer(HierarchicalBackbone):
                              f'(2), got {stripe_widths}')
         self.num_features = dims
 
+        self.patch_embed = ConvEmbed(in_channels, dims[0], 7, 4, norm_cfg)
         dpr = self._drop_path_rates(drop_path_rate)
         self.stages = nn.ModuleList()
         for i, (dim, depth, num_heads) in enumerate(zip(dims, depths, heads)):
-            if i == 0:
-                downsample = ConvEmbed(in_channels, dim, 7, 4, norm_cfg)
-            else:
-                downsample = ConvEmbed(dims[i - 1], dim, 3, 2, norm_cfg)
             common = dict(
                 embed_dims=dim,
                 num_heads=num_heads,
@@ -395,30 +364,9 @@ class MAFormer(HierarchicalBackbone):
                     ViTBlock(drop_path=dpr[i][j], **common)
                     for j in range(depth)
                 ]
-            self.stages.append(MAFormerStage(downsample, blocks, with_cp))
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', build_norm_layer(norm_cfg, dims[i])[1])
+            downsample = None
+            if i < self.num_stages - 1:
+                downsample = ConvEmbed(dim, dims[i + 1], 3, 2, norm_cfg)
+            self.stages.append(BackboneStage(blocks, downsample, with_cp))
+        self._add_out_norms(True, norm_cfg, dims)
         self._freeze_stages()
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        if not len(x):
-            return self._empty_outputs(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            tokens, hw = stage(x)
-            x = tokens_to_map(tokens, hw)
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                outs.append(tokens_to_map(norm(tokens), hw).contiguous())
-        return tuple(outs)
-
-    def _frozen_modules(self):
-        """The stem (stage 1's embedding), the first ``frozen_stages``
-        stages and their output norms."""
-        frozen = [self.stages[0].downsample, *self.stages[:self.frozen_stages]]
-        return frozen + [
-            getattr(self, f'norm{i}') for i in self.out_indices
-            if i < self.frozen_stages
-        ]

@@ -12,7 +12,9 @@ for dense prediction (padding, BatchNorm at small batches) are documented in
 Inside a stage the tokens stay one (B, H, W, C) channels-last map: token-wise
 layers run on it directly, convolutions and BatchNorms on its NCHW view, and
 the only window partition/reverse copies are those of the attention's q/k/v
-and output.
+and output. The backbone's layout hook (:meth:`MixFormer.to_map`) gives the
+base's forward the NCHW view of these maps, for the outputs and for the
+merging.
 """
 from typing import Optional, Sequence, Tuple, Union
 
@@ -58,12 +60,15 @@ class ConvStem(nn.Module):
         self.proj = nn.Conv2d(hidden, embed_dims, 2, stride=2)
         self.norm = nn.LayerNorm(embed_dims)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C_in, H, W) -> (B, ceil(H / 4), ceil(W / 4), C)."""
+    def forward(self, x: torch.Tensor
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """x: (B, C_in, H, W) -> map (B, H', W', C) and (H', W') =
+        (ceil(H / 4), ceil(W / 4))."""
         x = F.pad(x, (0, -x.shape[3] % 4, 0, -x.shape[2] % 4))
         for conv, norm in zip(self.convs, self.norms):
             x = self.act(channel_norm(norm, conv(x)))
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+        x = self.norm(self.proj(x).permute(0, 2, 3, 1))
+        return x, tuple(x.shape[1:3])
 
 
 class ConvMerging(nn.Module):
@@ -85,10 +90,14 @@ class ConvMerging(nn.Module):
         self.reduction = nn.Conv2d(
             in_channels, out_channels, 2, stride=2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, ceil(H / 2), ceil(W / 2), C_out)."""
-        x = pad_to_multiple(channel_norm_nhwc(self.norm, x), 2, 2)
-        return self.reduction(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    def forward(self, x: torch.Tensor
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """x: (B, C, H, W) view of a channels-last map -> map (B, H', W',
+        C_out) and (H', W') = (ceil(H / 2), ceil(W / 2))."""
+        x = pad_to_multiple(channel_norm_nhwc(self.norm, x.permute(0, 2, 3,
+                                                                   1)), 2, 2)
+        x = self.reduction(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x, tuple(x.shape[1:3])
 
 
 class InteractionGate(nn.Module):
@@ -270,9 +279,9 @@ class MixingBlock(PreNormBlock):
                                norm_cfg)
         super().__init__(embed_dims, attn, mlp_ratio, drop, drop_path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, H, W, C)."""
-        H, W = x.shape[1:3]
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """x: (B, H, W, C) map, (H, W) = ``hw`` -> (B, H, W, C)."""
+        H, W = hw
         mixed = self.attn(pad_to_multiple(self.norm1(x), *self.attn.window))
         x = self.drop_path.add_branch(x, mixed[:, :H, :W])
         return self.drop_path.add_branch(x, self.mlp(self.norm2(x)))
@@ -400,18 +409,7 @@ class MixFormer(HierarchicalBackbone):
         self._add_out_norms(out_norms, dict(type='LN'), dims)
         self._freeze_stages()
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """x: (B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        if not len(x):
-            return self._empty_outputs(x)
-        x = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x) if self.out_norms else x
-                outs.append(out.permute(0, 3, 1, 2).contiguous())
-            if stage.downsample is not None:
-                x = stage.downsample(x)
-        return tuple(outs)
+    @staticmethod
+    def to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """Channels-last stage map (B, H, W, C) -> its (B, C, H, W) view."""
+        return x.permute(0, 3, 1, 2)

@@ -1,6 +1,7 @@
 from .attention import (CrossAttention, MultiheadAttention, attend,
                         merge_heads, split_heads)
 from .block import PreNormBlock
+from .cache import size_cache
 from .conv import DepthwiseConv2d
 from .drop_path import DropPath
 from .dynamic_position_bias import DynamicPositionBias
@@ -15,7 +16,9 @@ from .window_attention import ShiftedWindowAttention
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
     'split_heads', 'PreNormBlock', 'DepthwiseConv2d', 'DropPath',
-    'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp', 'channel_norm', 'channel_norm_nhwc',
+    'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp',
+    'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'pad_to_multiple', 'padding_key_mask',
-    'window_partition', 'window_reverse', 'ShiftedWindowAttention'
+    'window_partition', 'window_reverse', 'ShiftedWindowAttention',
+    'size_cache'
 ]

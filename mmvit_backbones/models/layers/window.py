@@ -4,6 +4,8 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
+from .cache import size_cache
+
 
 def pad_to_multiple(x: torch.Tensor, multiple_h: int,
                     multiple_w: int) -> torch.Tensor:
@@ -33,13 +35,15 @@ def window_reverse(windows: torch.Tensor, window: Tuple[int, int], H: int,
     return x.reshape(-1, H, W, C)
 
 
+@size_cache()
 def padding_key_mask(H: int, W: int, Hp: int, Wp: int,
                      window: Tuple[int, int],
                      device: torch.device) -> torch.Tensor:
     """Additive mask forbidding attention to padded keys.
 
     Returns (num_windows, 1, 1, wh * ww) with ``-inf`` where the key lies in
-    the zero padding of an (H, W) map padded to (Hp, Wp).
+    the zero padding of an (H, W) map padded to (Hp, Wp). Cached
+    (:mod:`.cache`); never modify the result in place.
     """
     valid = torch.zeros(1, Hp, Wp, 1, device=device, dtype=torch.bool)
     valid[:, :H, :W] = True

@@ -1,9 +1,10 @@
-from typing import Dict, Tuple
+from typing import Tuple
 
 import torch
 from torch import nn
 
 from .attention import attend, check_heads, merge_heads
+from .cache import size_cache
 from .position import RelativePositionBias
 from .window import pad_to_multiple, window_partition, window_reverse
 
@@ -15,8 +16,7 @@ class ShiftedWindowAttention(nn.Module):
     ``shift``, and attention runs inside each window with a learned relative
     position bias. Padded keys and keys from other regions of a rolled window
     are masked out, so the result for a map does not depend on how much
-    padding it needed. Masks are cached per map size; they never change the
-    output of a later call.
+    padding it needed. Masks are cached per map size (:mod:`.cache`).
 
     Args:
         embed_dims (int): Channels C.
@@ -46,7 +46,6 @@ class ShiftedWindowAttention(nn.Module):
         self.position_bias = RelativePositionBias(self.window, num_heads)
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
-        self._masks: Dict[tuple, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
@@ -64,7 +63,7 @@ class ShiftedWindowAttention(nn.Module):
                                              2, 0, 3, 1, 4)
         bias = self.position_bias()
         if shift or (Hp, Wp) != (H, W):
-            mask = self._mask(H, W, Hp, Wp, shift, x.device)
+            mask = region_mask(H, W, Hp, Wp, self.window, shift, x.device)
             bias = (bias + mask).repeat(B, 1, 1, 1)
         out = attend(q, k, v, bias.to(q.dtype),
                      self.attn_drop if self.training else 0.)
@@ -73,15 +72,8 @@ class ShiftedWindowAttention(nn.Module):
             x = torch.roll(x, (shift, shift), dims=(1, 2))
         return self.proj_drop(x[:, :H, :W].reshape(B, L, C))
 
-    def _mask(self, H, W, Hp, Wp, shift, device) -> torch.Tensor:
-        """(num_windows, 1, N, N) additive mask, cached per map size."""
-        key = (H, W, shift, device)
-        if key not in self._masks:
-            self._masks[key] = region_mask(H, W, Hp, Wp, self.window, shift,
-                                           device)
-        return self._masks[key]
 
-
+@size_cache()
 def region_mask(H: int, W: int, Hp: int, Wp: int, window: Tuple[int, int],
                 shift: int, device: torch.device) -> torch.Tensor:
     """Mask of a padded, rolled map: a query may see keys of its own region.
@@ -89,6 +81,9 @@ def region_mask(H: int, W: int, Hp: int, Wp: int, window: Tuple[int, int],
     Regions are the parts of the padded (Hp, Wp) map that stay contiguous
     after the roll (Swin's nine regions); padded keys are never visible
     except to themselves, so no row is fully masked.
+
+    Returns (num_windows, 1, N, N), N = wh * ww. Cached (:mod:`.cache`);
+    never modify the result in place.
     """
     label = torch.zeros(Hp, Wp, device=device)
     if shift:
