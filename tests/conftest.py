@@ -5,7 +5,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The repository (for tools/) and this folder (the *_helpers modules shared
+# by the test folders, which mirror the package's).
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Registers the backbones for the tests that build them by name.
 import mmvit_backbones  # noqa: E402,F401

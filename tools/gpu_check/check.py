@@ -71,7 +71,7 @@ MODELS = (
 # Per mode: inputs of the equivalence checks (batch, [(H, W), ...]) and of
 # the train-step timing (batch, (H, W)), timing rounds, AMP dtypes, torch
 # threads, archs replacing the benchmark ones. The CPU mode is a test of the
-# script (tests/test_gpu_check.py) on a shared 2-core machine: small archs
+# script (tests/command_line/test_gpu_check.py) on a shared 2-core machine: small archs
 # and inputs, one thread, and timings that only exercise the code.
 SETTINGS = {
     'cuda': dict(check_batch=2, check_sizes=[(224, 224), (200, 296)],

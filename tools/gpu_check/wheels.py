@@ -14,7 +14,7 @@ set against it. The set must travel with the working tree, whose limit is
 ``--base DIR`` also downloads, for ``--python-version``, the binary packages
 that the GPU machine's Python already has (``base.txt``: numpy, OpenCV,
 torchvision, ...), so that a bare Python with torch can stand in for it (the
-CPU test, ``tests/test_gpu_check.py``). Run it with an interpreter that has
+CPU test, ``tests/command_line/test_gpu_check.py``). Run it with an interpreter that has
 setuptools and wheel (the project's ``.venv``); downloads need the package
 index.
 """

@@ -17,7 +17,7 @@ from PIL import Image
 
 from repo_helpers import load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 TOOLS = REPO / 'tools'
 GENERATOR = TOOLS / 'misc' / 'make_mini_imagenet.py'

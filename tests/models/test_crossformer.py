@@ -15,8 +15,9 @@ from torch import nn
 from mmvit_backbones.models.backbones.crossformer import (
     CrossFormer, CrossFormerAttention, CrossScaleEmbedding, group_layout,
     has_amplitude_cooling, space_to_depth_conv)
-from mmvit_backbones.models.layers import DynamicPositionBias
+from crossformer_helpers import TINY_V1, tiny
 from mmvit_backbones.analysis import backbone_complexity, count_params
+from mmvit_backbones.models.layers import DynamicPositionBias
 
 VARIANTS = {
     't': 'crossformer-t', 's': 'crossformer-s', 'b': 'crossformer-b',
@@ -28,28 +29,6 @@ SPEC_GFLOPS = {
     't': 2.86, 's': 4.91, 'b': 9.17, 'l': 16.12, 'pp-s': 4.39, 'pp-b': 9.50,
     'pp-l': 16.57, 'pp-h': 21.59
 }
-TINY_V1 = dict(
-    embed_dims=32,
-    depths=[2, 2, 3, 2],
-    num_heads=[1, 2, 2, 4],
-    group_sizes=[3, 3, 3, 2],
-    intervals=[4, 2, 2, 1])
-TINY_V2 = dict(
-    TINY_V1,
-    depths=[2, 1, 4, 2],
-    amplitude_cooling=True,
-    lda_mode='region',
-    intervals=[2, 2, 1, 1])
-TINY_ARCHS = {'v1': TINY_V1, 'v2': TINY_V2}
-
-
-def tiny(generation='v1', **kwargs):
-    kwargs.setdefault('drop_path_rate', 0.)
-    model = CrossFormer(arch=TINY_ARCHS[generation], **kwargs)
-    model.init_weights()
-    return model.eval()
-
-
 def ceil_div(a, b):
     return -(-a // b)
 

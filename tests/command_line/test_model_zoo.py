@@ -23,7 +23,7 @@ import yaml
 from repo_helpers import load_script
 from mmvit_backbones.analysis import model_params
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 zoo = load_script('tools/misc/model_zoo.py')

@@ -18,7 +18,7 @@ from PIL import Image
 
 from repo_helpers import load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATASET_CONFIG = REPO / 'configs' / '_base_' / 'datasets' / 'mini-ade20k.py'
 DEMO_CONFIGS = {
     'configs/mixformer/fpn_mixformer-b1_4xb4-80k_mini-ade20k.py':

@@ -34,7 +34,7 @@ from mmvit_backbones.cli.runner import (check_cfg_options,
                                         check_hook_arguments,
                                         prepare_distributed)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / 'tools'
 MAX_ITERS = 8
 CHECKPOINT_INTERVAL = 3

@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 
 from repo_helpers import load_script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GENERATOR = REPO / 'tools' / 'misc' / 'make_mini_coco.py'
 DATASET_CONFIG = REPO / 'configs' / '_base_' / 'datasets' / 'mini-coco_instance.py'
 CONFIG_DIR = REPO / 'configs' / 'maformer'

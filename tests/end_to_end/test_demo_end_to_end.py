@@ -16,7 +16,7 @@ from pathlib import Path
 import mmcv
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/maformer/mask-rcnn_maformer-s_1x_mini-coco.py'
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from repo_helpers import load_script, read_key_list
-from test_crossformer import TINY_V2, tiny
+from crossformer_helpers import TINY_V2, tiny
 from mmvit_backbones.converters import (CROSSFORMER, convert_state_dict,
                                         extract_official_state_dict)
 from mmvit_backbones.models.backbones.crossformer import CrossFormer
