@@ -170,7 +170,13 @@ def check_backbone(name, backbone):
 def test_recipe(config):
     name = parse(config)
     cfg = load(config)
-    assert cfg.custom_imports.imports == ['mmvit_backbones']
+    if name['dataset'].startswith('ade20k'):
+        # mmseg's visualizer, fixed for browse_dataset.py (docs/tools.md)
+        assert cfg.custom_imports.imports == [
+            'mmvit_backbones', 'mmvit_backbones.visualization']
+        assert cfg.visualizer.type == 'ContiguousSegLocalVisualizer'
+    else:
+        assert cfg.custom_imports.imports == ['mmvit_backbones']
     check_backbone(name, cfg.model.backbone)
     recipe = expected_recipe(name)
     optimizer = cfg.optim_wrapper.optimizer
