@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from focal_helpers import official_focal_attention
 from repo_helpers import load_script, read_key_list
 from mmvit_backbones.converters import FOCAL, convert_state_dict
 from mmvit_backbones.models.backbones.focal import FocalTransformer
@@ -137,8 +138,6 @@ def test_converted_weights_reproduce_the_same_function(conv_embed):
 def official_forward(official, x, conv_embed):
     """The authors' Focal Transformer up to the final norm, written from the
     spec on their state dict: (B, 3, 224, 224) -> (B, C, 7, 7)."""
-    from test_focal import official_focal_attention
-
     def embed(x, prefix, stride, padding):
         x = F.conv2d(x, official[f'{prefix}.proj.weight'],
                      official[f'{prefix}.proj.bias'], stride, padding)

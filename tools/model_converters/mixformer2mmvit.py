@@ -20,47 +20,15 @@ Exit status: 0 when the result loads strictly, 1 when keys are unexpected,
 missing or mismatched (the file is still written), 2 when the source is
 missing, refused or holds no MixFormer weights.
 """
-
-import argparse
 import sys
 from typing import List, Optional
 
-from mmvit_backbones.checkpoint import (CorruptCheckpointError,
-                                        UnsafeCheckpointError)
-from mmvit_backbones.converters import (CONVERTERS,
-                                        UnrecognizedCheckpointError,
-                                        convert_checkpoint)
-
-
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Command-line options; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help="the authors' checkpoint (.pdparams)")
-    parser.add_argument('dst', help='output file for mmvit_backbones')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help=('unpickle SRC without the numpy-only allow-list; only for files '
-              'from a trusted source'))
-    return parser.parse_args(argv)
+from mmvit_backbones.cli import convert
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Convert SRC to DST, print the report, return the exit status."""
-    args = parse_args(argv)
-    try:
-        report = convert_checkpoint(CONVERTERS['mixformer'], args.src,
-                                    args.dst, args.trust_checkpoint)
-    except UnsafeCheckpointError as error:
-        print(f'{error}\nRerun with --trust-checkpoint if you trust where '
-              'the file comes from.', file=sys.stderr)
-        return 2
-    except (CorruptCheckpointError, UnrecognizedCheckpointError,
-            FileNotFoundError) as error:
-        print(error, file=sys.stderr)
-        return 2
-    print('\n'.join(report.lines))
-    return 0 if report.clean else 1
+    return convert.main('mixformer', __doc__.split('\n\n')[0], argv)
 
 
 if __name__ == '__main__':
