@@ -1,5 +1,5 @@
 """CrossFormer / CrossFormer++ backbone, DPB and grouping (the converter:
-test_crossformer_convert.py).
+tests/converters/test_crossformer_convert.py).
 
 Reference behaviour: docs/crossformer.md. Most tests use tiny custom archs; the
 full variants are only built (parameter counts) or run at 224x224 for the FLOP
