@@ -1,5 +1,4 @@
 """Shared building blocks in mmvit_backbones.models.layers."""
-import functools
 import importlib
 import pkgutil
 
@@ -142,7 +141,7 @@ def test_every_cache_of_the_models_follows_the_one_rule():
                                       package.__name__ + '.'):
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():
-            if isinstance(value, functools._lru_cache_wrapper):
+            if callable(value) and hasattr(value, 'cache_info'):
                 caches[f'{info.name}.{name}'] = value
     assert {'padding_bias', 'focal_key_index', 'relative_offsets',
             'padding_key_mask', 'region_mask'} <= {

@@ -47,15 +47,14 @@ def ring_offsets(window: int, expand: int) -> torch.Tensor:
     Returns:
         Tensor: (4 * (window^2 - (window - expand)^2), 2), int64.
     """
-    r = torch.arange(window)
-    rows, cols = (r[:, None].expand(window, window).flatten(),
-                  r[None, :].expand(window, window).flatten())
     offsets = []
     for sign_h, sign_w in RING_SHIFTS:
-        dr, dc = rows - sign_h * expand, cols - sign_w * expand
-        inside = ((dr >= 0) & (dr < window)) & ((dc >= 0) & (dc < window))
-        offsets.append(torch.stack([dr[~inside], dc[~inside]], 1))
-    return torch.cat(offsets)
+        for row in range(window):
+            for col in range(window):
+                dr, dc = row - sign_h * expand, col - sign_w * expand
+                if not (0 <= dr < window and 0 <= dc < window):
+                    offsets.append((dr, dc))
+    return torch.tensor(offsets, dtype=torch.int64).view(-1, 2)
 
 
 def ring_size(window: int, expand: int) -> int:
@@ -84,7 +83,7 @@ def pooled_position_index(window: int, focal_window: int) -> torch.Tensor:
 def use_fine_ring(hw: Tuple[int, int], window: int, expand: int) -> bool:
     """Whether a map gets the fine ring: never when ``expand`` is 0, and, as
     in the reference, not when its short side fits in one window."""
-    return expand > 0 and int(min(hw)) > window
+    return expand > 0 and min(hw) > window
 
 
 @size_cache()
@@ -135,7 +134,7 @@ def focal_key_index(
     pooled = (Hp * Wp + pr * pw + pc).flatten(1).masked_fill(~inside, 0)
 
     index = torch.cat([fine, pooled], 1).flatten().to(device)
-    if bool(inside.all()):
+    if focal_window == 1:  # the only region with no key outside the map
         return index, None
     outside = torch.zeros(ph * pw, fine.shape[1] + focal_window**2)
     outside[:, fine.shape[1]:].masked_fill_(~inside, float('-inf'))
@@ -260,7 +259,7 @@ class FocalWindowAttention(nn.Module):
         q = q.permute(0, 1, 2, 4, 3, 5, 6).reshape(B, heads * nh * nw, w * w,
                                                    d)
         index, outside = focal_key_index(
-            (int(Hp), int(Wp)), w, self.expand_size, ring, self.focal_window,
+            (Hp, Wp), w, self.expand_size, ring, self.focal_window,
             x.device)
         k = k.index_select(2, index).view(B, heads * nh * nw, -1, d)
         v = v.index_select(2, index).view(B, heads * nh * nw, -1, d)

@@ -25,9 +25,12 @@ costs more than the attention on small maps. They are cached under one rule:
    a training forward. Results are shared between callers: never modify one
    in place.
 
-The cache is :func:`functools.lru_cache`, which ``torch.compile`` traces
-through (it ignores the wrapper and traces the function), so a cached
-function costs no graph break.
+5. **Traced under** ``torch.compile``: while Dynamo traces, the lookup
+   calls the plain function, so the tensor is built inside the graph from
+   the (possibly symbolic) sizes. The graph then neither bakes in a tensor
+   of one size nor reads a cache Dynamo cannot guard. A cached function
+   must therefore be traceable: no ``Tensor.item()``, no data-dependent
+   shapes (boolean indexing, ``nonzero``) and no branch on tensor values.
 """
 import functools
 from typing import Callable, TypeVar
@@ -44,7 +47,7 @@ DEFAULT_MAXSIZE = 64
 def size_cache(maxsize: int = DEFAULT_MAXSIZE) -> Callable[[Fn], Fn]:
     """Decorate a function of the input size under the module's rule: a
     bounded LRU cache keyed by all its (hashable) arguments, evaluated with
-    inference mode off.
+    inference mode off; traced, not looked up, under ``torch.compile``.
 
     The decorated function has ``cache_info()`` and ``cache_clear()`` as
     :func:`functools.lru_cache`, and ``size_cached`` set to True (the tests
@@ -56,7 +59,16 @@ def size_cache(maxsize: int = DEFAULT_MAXSIZE) -> Callable[[Fn], Fn]:
     def decorate(fn: Fn) -> Fn:
         cached = functools.lru_cache(maxsize=maxsize)(
             torch.inference_mode(False)(fn))
-        cached.size_cached = True
-        return cached
+
+        @functools.wraps(fn)
+        def lookup(*args, **kwargs):
+            if torch.compiler.is_compiling():
+                return fn(*args, **kwargs)
+            return cached(*args, **kwargs)
+
+        lookup.cache_info = cached.cache_info
+        lookup.cache_clear = cached.cache_clear
+        lookup.size_cached = True
+        return lookup
 
     return decorate
