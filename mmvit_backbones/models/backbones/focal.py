@@ -141,6 +141,224 @@ def focal_key_index(
     return index, outside[None, :, None, :].to(device)
 
 
+#: Bytes of one chunk's attention logits in :func:`chunked_focal_attention`:
+#: on CPU a size that stays in the cache between the matmuls, the softmax
+#: and their backward; elsewhere it only bounds the memory of the gathered
+#: keys, values and biases of an inference forward.
+CHUNK_BYTES = dict(cpu=2 << 20)
+CHUNK_BYTES_DEFAULT = 256 << 20
+
+
+def chunk_groups(num_groups: int, group_bytes: int, device: torch.device,
+                 chunk_bytes: Optional[int] = None) -> int:
+    """Groups (image, head, window) per chunk: ``chunk_bytes`` (None: by
+    device, :data:`CHUNK_BYTES`) over the bytes of one group's logits, at
+    least 1 and at most ``num_groups``."""
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES.get(device.type, CHUNK_BYTES_DEFAULT)
+    return min(num_groups, max(1, chunk_bytes // group_bytes))
+
+
+def chunk_keys(start: int, size: int, rows: torch.Tensor, heads: int,
+               tokens: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where the groups ``start .. start + size - 1`` read from.
+
+    Group g (rows of q flattened to (B * heads * windows), heads-major) is
+    image-head ``g // windows`` and window ``g % windows``. Returns its
+    head (for the bias table), its window (for the outside mask) and the
+    (size * N,) rows of its keys in the (B * heads * tokens, d) source.
+    """
+    windows = rows.shape[0]
+    group = torch.arange(start, start + size, device=rows.device)
+    window, image_head = group % windows, group // windows
+    keys = rows.index_select(0, window) + image_head[:, None] * tokens
+    return image_head % heads, window, keys.flatten()
+
+
+def chunk_bias(table: torch.Tensor, outside: Optional[torch.Tensor],
+               head: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """(size, window^2, N) bias of a chunk: its heads' rows of ``table``
+    plus its windows' rows of the (windows, 1, N) ``outside`` mask."""
+    bias = table.index_select(0, head)
+    if outside is not None:
+        bias = bias + outside.index_select(0, window)
+    return bias
+
+
+class ChunkedFocalAttention(torch.autograd.Function):
+    """softmax(q k^T / sqrt(d) + bias) v, chunk by chunk, with its backward
+    written out (CPU training).
+
+    Each chunk gathers its keys and values from the (B * heads * tokens, d)
+    sources, computes its logits with one ``baddbmm`` (scale and bias
+    folded in) and keeps its attention weights for the backward. The
+    backward of a chunk runs while its tensors are in the cache and adds
+    the key, value and bias gradients straight into the sources' and the
+    table's (``index_add_``), so no gradient of the gathered keys of all
+    windows, nor of every window's bias, is ever made. The arithmetic is
+    PyTorch's: the same matmuls and ``_softmax_backward_data`` as autograd
+    through the explicit attention.
+
+    Inputs: q (B * heads * windows, L, d); k, v (B * heads * tokens, d);
+    table (heads, L, N) (gradient: yes); rows (windows, N) key rows of a
+    window; outside (windows, 1, N) -inf / 0 or None; size: groups per
+    chunk; dropout_p.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, table, rows, outside, size, dropout_p):
+        heads = table.shape[0]
+        tokens = k.shape[0] // (q.shape[0] // rows.shape[0])
+        N, d = rows.shape[1], q.shape[-1]
+        scale = d**-0.5
+        outs, saved = [], []
+        with torch.autocast(q.device.type, enabled=False):
+            for start in range(0, q.shape[0], size):
+                qc = q[start:start + size]
+                head, window, keys = chunk_keys(start, qc.shape[0], rows,
+                                                heads, tokens)
+                kc = k.index_select(0, keys).view(-1, N, d)
+                vc = v.index_select(0, keys).view(-1, N, d)
+                bias = chunk_bias(table, outside, head, window)
+                weights = torch.baddbmm(bias, qc, kc.transpose(1, 2),
+                                        alpha=scale).softmax(-1)
+                dropped = weights
+                if dropout_p:
+                    keep = torch.empty_like(weights).bernoulli_(1 - dropout_p)
+                    dropped = weights * keep.div_(1 - dropout_p)
+                    saved.append(keep)
+                outs.append(torch.bmm(dropped, vc))
+                saved += [head, keys, kc, vc, weights]
+        ctx.size, ctx.dropout_p, ctx.scale = size, dropout_p, scale
+        ctx.save_for_backward(q, table, *saved)
+        ctx.shapes = k.shape, k.dtype
+        return torch.cat(outs)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, table, *saved = ctx.saved_tensors
+        size, dropout_p, scale = ctx.size, ctx.dropout_p, ctx.scale
+        need_q, need_k, need_v, need_table = ctx.needs_input_grad[:4]
+        shape, dtype = ctx.shapes
+        grad_q = torch.empty_like(q) if need_q else None
+        grad_k = q.new_zeros(shape, dtype=dtype) if need_k else None
+        grad_v = q.new_zeros(shape, dtype=dtype) if need_v else None
+        grad_table = torch.zeros_like(table) if need_table else None
+        per_chunk = 6 if dropout_p else 5
+        with torch.autocast(q.device.type, enabled=False):
+            for i, start in enumerate(range(0, q.shape[0], size)):
+                chunk = saved[i * per_chunk:(i + 1) * per_chunk]
+                keep = chunk.pop(0) if dropout_p else None
+                head, keys, kc, vc, weights = chunk
+                go = grad_out[start:start + size]
+                grad_w = torch.bmm(go, vc.transpose(1, 2))
+                if need_v:
+                    dropped = weights * keep if dropout_p else weights
+                    grad_v.index_add_(
+                        0, keys,
+                        torch.bmm(dropped.transpose(1, 2), go).flatten(0, 1))
+                if dropout_p:
+                    grad_w = grad_w * keep
+                grad_logits = torch._softmax_backward_data(
+                    grad_w, weights, -1, weights.dtype)
+                if need_q:
+                    torch.bmm(grad_logits, kc, out=grad_q[start:start + size])
+                if need_k:
+                    qc = q[start:start + size]
+                    grad_k.index_add_(
+                        0, keys,
+                        torch.bmm(grad_logits.transpose(1, 2),
+                                  qc).flatten(0, 1),
+                        alpha=scale)
+                if need_table:
+                    grad_table.index_add_(0, head, grad_logits)
+        if need_q:
+            grad_q.mul_(scale)
+        return grad_q, grad_k, grad_v, grad_table, None, None, None, None
+
+
+def full_focal_attention(q: torch.Tensor,
+                         k: torch.Tensor,
+                         v: torch.Tensor,
+                         index: torch.Tensor,
+                         outside: Optional[torch.Tensor],
+                         table: torch.Tensor,
+                         dropout_p: float = 0.) -> torch.Tensor:
+    """:func:`chunked_focal_attention` in one piece: one gather of k and
+    one of v giving (B, heads * windows, N, d), the bias of every window
+    (heads * windows, window^2, N) and one :func:`attend` call."""
+    B, G, area, d = q.shape
+    k = k.index_select(2, index).view(B, G, -1, d)
+    v = v.index_select(2, index).view(B, G, -1, d)
+    bias = table[:, None]
+    if outside is not None:
+        bias = bias + outside.to(table.dtype)
+    bias = bias.expand(-1, G // table.shape[0], -1,
+                       -1).reshape(G, area, k.shape[2])
+    return attend(q, k, v, bias, dropout_p)
+
+
+def chunked_focal_attention(q: torch.Tensor,
+                            k: torch.Tensor,
+                            v: torch.Tensor,
+                            index: torch.Tensor,
+                            outside: Optional[torch.Tensor],
+                            table: torch.Tensor,
+                            dropout_p: float = 0.,
+                            chunk_bytes: Optional[int] = None) -> torch.Tensor:
+    """Focal attention over groups of (image, head, window), chunk by chunk.
+
+    The groups are the rows of ``q`` flattened to (B * heads * windows),
+    heads-major as in ``q``; a chunk holds ``chunk_bytes`` of attention
+    logits (:func:`chunk_groups`) and gathers its own keys and values. No
+    tensor of every window's keys or biases exists at once: a chunk's bias
+    is its heads' rows of ``table`` plus its windows' rows of ``outside``.
+    With gradients on CPU the chunks run in :class:`ChunkedFocalAttention`
+    (logits and gradients stay in the cache); otherwise each chunk is one
+    :func:`attend` call (only one chunk's keys, values and bias exist at a
+    time).
+
+    Args:
+        q (Tensor): (B, heads * windows, window^2, d).
+        k, v (Tensor): (B, heads, tokens, d) sources (padded map then pooled
+            tokens), contiguous.
+        index (Tensor): (windows * N,) source rows, :func:`focal_key_index`.
+        outside (Tensor, optional): (1, windows, 1, N) -inf / 0 mask, or None.
+        table (Tensor): (heads, window^2, N) bias of every window's keys, in
+            q's dtype.
+        dropout_p (float): Dropout on the attention weights.
+        chunk_bytes (int, optional): Bytes of logits per chunk; None: by
+            device (:data:`CHUNK_BYTES`, :data:`CHUNK_BYTES_DEFAULT`).
+
+    Returns:
+        Tensor: (B, heads * windows, window^2, d).
+    """
+    B, G, area, d = q.shape
+    heads, tokens = k.shape[1:3]
+    rows = index.view(G // heads, -1)
+    N = rows.shape[1]
+    size = chunk_groups(B * G, area * N * q.element_size(), q.device,
+                        chunk_bytes)
+    if outside is not None:
+        outside = outside.view(-1, 1, N).to(table.dtype)
+    q = q.reshape(B * G, area, d)
+    k, v = k.reshape(-1, d), v.reshape(-1, d)
+    if torch.is_grad_enabled():
+        out = ChunkedFocalAttention.apply(q, k, v, table, rows, outside, size,
+                                          dropout_p)
+        return out.view(B, G, area, d)
+    outs = []
+    for start in range(0, B * G, size):
+        qc = q[start:start + size]
+        head, window, keys = chunk_keys(start, qc.shape[0], rows, heads,
+                                        tokens)
+        kc = k.index_select(0, keys).view(1, -1, N, d)
+        vc = v.index_select(0, keys).view(1, -1, N, d)
+        bias = chunk_bias(table, outside, head, window)
+        outs.append(attend(qc[None], kc, vc, bias[None], dropout_p)[0])
+    return torch.cat(outs).view(B, G, area, d)
+
+
 class FocalWindowAttention(nn.Module):
     """Window-wise focal attention with two levels (section 3.2, eq. 3).
 
@@ -261,17 +479,35 @@ class FocalWindowAttention(nn.Module):
         index, outside = focal_key_index(
             (Hp, Wp), w, self.expand_size, ring, self.focal_window,
             x.device)
-        k = k.index_select(2, index).view(B, heads * nh * nw, -1, d)
-        v = v.index_select(2, index).view(B, heads * nh * nw, -1, d)
-        bias = self.attention_bias(ring)[:, None]
-        if outside is not None:
-            bias = bias + outside
-        bias = bias.expand(-1, nh * nw, -1, -1).reshape(-1, w * w, k.shape[2])
-        out = attend(q, k, v, bias.to(q.dtype),
-                     self.attn_drop if self.training else 0.)
+        out = self.window_attention(q, k, v, index, outside,
+                                    self.attention_bias(ring).to(q.dtype))
         out = out.view(B, heads, nh, nw, w, w, d).permute(0, 2, 4, 3, 5, 1, 6)
         out = out.reshape(B, Hp, Wp, C)[:, :H, :W].reshape(B, L, C)
         return self.proj_drop(self.proj(out))
+
+    def window_attention(self, q: torch.Tensor, k: torch.Tensor,
+                         v: torch.Tensor, index: torch.Tensor,
+                         outside: Optional[torch.Tensor],
+                         table: torch.Tensor) -> torch.Tensor:
+        """Attention of every window over its keys: q (B, heads * windows,
+        window^2, d), k and v (B, heads, tokens, d) sources, ``index`` and
+        ``outside`` from :func:`focal_key_index`, ``table`` (heads,
+        window^2, N) in q's dtype.
+
+        Chunked (:func:`chunked_focal_attention`) in eager mode, except in
+        training off the CPU, where PyTorch's fused kernels give the bias
+        gradient (:func:`full_focal_attention`). Under ``torch.compile``
+        also the full form: the chunk loop would unroll into the graph and
+        tie it to the input size; Inductor fuses the gather and the bias
+        instead.
+        """
+        dropout_p = self.attn_drop if self.training else 0.
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled()
+                                             and q.device.type != 'cpu'):
+            return full_focal_attention(q, k, v, index, outside, table,
+                                        dropout_p)
+        return chunked_focal_attention(q, k, v, index, outside, table,
+                                       dropout_p)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
