@@ -12,9 +12,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
-from mmvit_backbones.models.backbones.focal import (FocalTransformer,
+from mmvit_backbones.models.backbones import focal
+from mmvit_backbones.models.backbones.focal import (ChunkedFocalAttention,
+                                                    FocalTransformer,
                                                     FocalWindowAttention,
+                                                    chunked_focal_attention,
                                                     focal_key_index,
+                                                    full_focal_attention,
                                                     resize_pooled_bias,
                                                     ring_offsets)
 from focal_helpers import (ceil_div, official_focal_attention,
@@ -218,6 +222,147 @@ def test_key_count_per_window_at_224():
         windows = (side // 7)**2
         assert index.numel() == windows * expected
         assert attn.attention_bias(ring).shape[-1] == expected
+
+
+# ------------------------------------------------ chunked window attention
+
+
+def attention_inputs(padded, focal_window, ring, batch=2, heads=3, dims=4,
+                     dtype=torch.float64):
+    """Random q (B, heads * windows, 49, d), k and v sources (B, heads,
+    tokens, d) and bias table for a padded map, with its key index."""
+    torch.manual_seed(0)
+    index, outside = focal_key_index(padded, 7, 3, ring, focal_window,
+                                     torch.device('cpu'))
+    windows = padded[0] * padded[1] // 49
+    tokens = padded[0] * padded[1] + windows
+    keys = index.numel() // windows
+    q = torch.randn(batch, heads * windows, 49, dims, dtype=dtype)
+    k, v = torch.randn(2, batch, heads, tokens, dims, dtype=dtype)
+    table = torch.randn(heads, 49, keys, dtype=dtype)
+    return q, k, v, index, outside, table
+
+
+def full_reference(q, k, v, index, outside, table):
+    """Every window's keys, values and bias materialised; explicit softmax."""
+    B, G, area, d = q.shape
+    heads = table.shape[0]
+    k = k.index_select(2, index).view(B, G, -1, d)
+    v = v.index_select(2, index).view(B, G, -1, d)
+    bias = table[:, None]
+    if outside is not None:
+        bias = bias + outside
+    bias = bias.expand(-1, G // heads, -1, -1).reshape(G, area, -1)
+    logits = q @ k.transpose(-2, -1) / d**0.5 + bias
+    return logits.softmax(-1) @ v
+
+
+# (padded map, focal window, ring): pooled keys outside the map or none,
+# with and without the fine ring
+ATTENTION_CASES = [((21, 28), 5, True), ((14, 14), 1, True),
+                   ((7, 35), 7, False), ((28, 14), 15, True)]
+
+
+@pytest.mark.parametrize('padded,focal_window,ring', ATTENTION_CASES)
+@pytest.mark.parametrize('chunk_bytes', [1, 5 * 49 * 8, 10**9])
+def test_chunked_attention_equals_the_full_form(padded, focal_window, ring,
+                                                chunk_bytes):
+    """Chunks of one group, of a few groups (crossing heads and images, a
+    shorter last one) and of everything give the materialised form, with
+    and without gradients (the written-out backward included)."""
+    inputs = attention_inputs(padded, focal_window, ring)
+    q, k, v, index, outside, table = inputs
+    with torch.no_grad():
+        expected = full_reference(*inputs)
+        got = chunked_focal_attention(*inputs, chunk_bytes=chunk_bytes * 49)
+        full = full_focal_attention(*inputs)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(full, expected)
+
+    leaves = [t.clone().requires_grad_() for t in (q, k, v, table)]
+    grads = []
+    for fn in (full_reference, lambda *a: chunked_focal_attention(
+            *a, chunk_bytes=chunk_bytes * 49)):
+        for leaf in leaves:
+            leaf.grad = None
+        out = fn(leaves[0], leaves[1], leaves[2], index, outside, leaves[3])
+        out.backward(torch.linspace(-1, 1, out.numel(),
+                                    dtype=out.dtype).view(out.shape))
+        grads.append([leaf.grad.clone() for leaf in leaves])
+    torch.testing.assert_close(out.detach(), expected)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a)
+
+
+def test_chunks_give_outside_keys_no_weight_and_no_gradient():
+    """Changing the keys and values that outside slots read, or the table
+    entries of outside slots, changes neither the output nor their gradient
+    is nonzero."""
+    q, k, v, index, outside, table = attention_inputs((21, 21), 7, True)
+    assert outside is not None and torch.isinf(outside).any()
+    table = table.requires_grad_()
+    out = chunked_focal_attention(q, k, v, index, outside, table,
+                                  chunk_bytes=7 * 49 * 8 * 49)
+    out.sum().backward()
+    windows = outside.shape[1]
+    masked = torch.isinf(outside.view(windows, -1))  # (windows, keys)
+    assert (table.grad[:, :, masked.any(0) & masked.all(0)] == 0).all()
+    with torch.no_grad():
+        moved = table.clone()
+        moved[:, :, masked.all(0)] += 100.
+        again = chunked_focal_attention(q, k, v, index, outside, moved,
+                                        chunk_bytes=7 * 49 * 8 * 49)
+    torch.testing.assert_close(again, out.detach())
+
+
+@pytest.mark.parametrize('dropout_p', [0., 0.3])
+def test_written_out_backward_passes_gradcheck(dropout_p):
+    """ChunkedFocalAttention's backward (dropout too: same mask by seed)
+    against finite differences, gradients of q, k, v and the table."""
+    q, k, v, index, outside, table = attention_inputs((14, 21), 3, True,
+                                                      batch=1, heads=2,
+                                                      dims=2)
+    windows = outside.shape[1]
+    rows = index.view(windows, -1)
+    outside = outside.view(windows, 1, -1)
+    leaves = [q.flatten(0, 1), k.flatten(0, 2), v.flatten(0, 2), table]
+    leaves = [t.clone().requires_grad_() for t in leaves]
+
+    def fn(q, k, v, table):
+        torch.manual_seed(1)
+        return ChunkedFocalAttention.apply(q, k, v, table, rows, outside, 4,
+                                           dropout_p)
+
+    assert torch.autograd.gradcheck(fn, leaves, atol=1e-6, fast_mode=True)
+    if dropout_p:  # the mask really drops weights: not the dropout-free one
+        with torch.no_grad():
+            assert not torch.allclose(
+                fn(*leaves),
+                ChunkedFocalAttention.apply(*leaves, rows, outside, 4, 0.))
+
+
+def test_model_output_and_gradients_do_not_depend_on_the_chunk_size(
+        monkeypatch):
+    """Training and inference of a whole model with chunks of one group and
+    with one chunk per call."""
+    model = tiny(expand_sizes=(3, 3, 3, 3), focal_windows=(9, 7, 5, 3))
+    x = torch.rand(2, 3, 75, 61)
+    results = []
+    for chunk_bytes in (1, 1 << 40):
+        monkeypatch.setitem(focal.CHUNK_BYTES, 'cpu', chunk_bytes)
+        model.zero_grad()
+        model.train()
+        outs = model(x)
+        sum((o * o).sum() for o in outs).backward()
+        model.eval()
+        with torch.no_grad():
+            evals = model(x)
+        results.append([o.detach() for o in outs] + list(evals) +
+                       [p.grad.clone() for p in model.parameters()
+                        if p.grad is not None])
+    assert len(results[0]) == len(results[1])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 # ------------------------------------------------------- shapes and state
