@@ -7,10 +7,14 @@ surrounding tokens and a coarse, pooled level covering a larger region, in
 one softmax. The behaviour we follow (token order, duplicates, wrap-around,
 bias tables) and our choices with their reasons are in ``docs/focal.md``.
 
-All key/value tokens of a window are taken by one precomputed gather from
+All key/value tokens of a window are taken by a precomputed gather from
 one source tensor (the padded map followed by the pooled map), instead of
 the reference's rolls, window partitions, concatenations and index selects
-of full maps; the attention is one ``scaled_dot_product_attention`` call.
+of full maps. The attention runs in chunks of windows that gather their own
+keys and build their own bias (:func:`chunked_focal_attention`; CPU
+training through a written-out backward), so neither the keys nor the bias
+of every window exist at once; under ``torch.compile`` it is one gather and
+one ``scaled_dot_product_attention`` call (:func:`full_focal_attention`).
 """
 import math
 from typing import Optional, Sequence, Tuple, Union
@@ -22,6 +26,7 @@ from mmengine.logging import print_log
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
                       pad_to_multiple, size_cache)
@@ -235,6 +240,7 @@ class ChunkedFocalAttention(torch.autograd.Function):
         return torch.cat(outs)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
         q, table, *saved = ctx.saved_tensors
         size, dropout_p, scale = ctx.size, ctx.dropout_p, ctx.scale
@@ -467,10 +473,10 @@ class FocalWindowAttention(nn.Module):
         nh, nw = Hp // w, Wp // w
         ring = use_fine_ring(hw, w, self.expand_size)
         tokens = torch.cat([x.reshape(B, Hp * Wp, C), self.pool_windows(x)], 1)
-        # (B, heads, Hp * Wp + pooled, d) each: the gathers then give (B,
-        # heads * windows, keys, d) blocks, 4-D as the fused CPU kernel
-        # requires. Separate k and v gathers keep their gradients apart (one
-        # gather of both would stack the two gradients in the backward).
+        # (B, heads, Hp * Wp + pooled, d) each: a gather of key rows then
+        # gives (heads * windows, keys, d) blocks, 4-D as the fused CPU
+        # kernel requires. k and v stay separate sources (in the full form,
+        # one gather of both would stack the two gradients in the backward).
         q, k, v = self.qkv(tokens).view(B, -1, 3, heads, d).permute(
             2, 0, 3, 1, 4).contiguous().unbind(0)
         q = q[:, :, :Hp * Wp].view(B, heads, nh, w, nw, w, d)
