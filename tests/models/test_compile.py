@@ -1,0 +1,90 @@
+"""``torch.compile`` of a training step, for every family on its tiny
+contract arch: one graph with ``fullgraph=True`` (no graph break), no
+Dynamo warning about tracing through a cache, and the same outputs and
+gradients as eager mode.
+
+The AOTAutograd "aot_eager" backend traces the forward and the backward as
+Inductor does but runs them with eager kernels, so the test checks what
+Dynamo and AOTAutograd see without spending minutes in C++ code generation.
+"""
+import warnings
+
+import pytest
+import torch
+from torch._dynamo.testing import CompileCounterWithBackend
+
+from test_backbone_contract import FAMILIES, families
+
+
+def train_step(model, inputs, call=None):
+    """Outputs and parameter gradients of one forward/backward of ``call``
+    (default ``model``; a compiled wrapper of it)."""
+    outputs = (model if call is None else call)(inputs)
+    # Fixed random weights: the summed outputs of a LayerNorm would give
+    # near-zero, cancelling gradients to everything before it.
+    generator = torch.Generator().manual_seed(1)
+    loss = sum((out * torch.randn(out.shape, generator=generator)).sum()
+               for out in outputs)
+    loss.backward()
+    grads = {name: param.grad.clone()
+             for name, param in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return [out.detach() for out in outputs], grads
+
+
+def relative_error(actual, expected):
+    return ((actual - expected).abs().max() /
+            expected.abs().max().clamp_min(1e-12)).item()
+
+
+@families
+def test_a_training_step_compiles_as_one_graph_equal_to_eager(family):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = family.build().train()
+    inputs = torch.randn(2, 3, *family.grad_size)
+    eager_outputs, eager_grads = train_step(model, inputs)
+
+    counter = CompileCounterWithBackend('aot_eager')
+    compiled = torch.compile(model, backend=counter, fullgraph=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        outputs, grads = train_step(model, inputs, compiled)
+    assert counter.frame_count == 1
+    assert not [w for w in caught if 'lru_cache' in str(w.message)]
+    for out, expected in zip(outputs, eager_outputs):
+        assert relative_error(out, expected) <= 1e-5
+    assert grads.keys() == eager_grads.keys()
+    for name, grad in grads.items():
+        assert relative_error(grad, eager_grads[name]) <= 1e-5, name
+
+    # Same size again: no recompilation.
+    train_step(model, inputs, compiled)
+    assert counter.frame_count == 1
+    torch._dynamo.reset()
+
+
+def test_focal_compiles_the_form_it_runs_eagerly_in_chunks():
+    """Under compile Focal takes its one-gather form; eagerly on CPU the
+    chunked one. The test above compares them; here, that the two really
+    are different code paths (a compiled Focal must not unroll chunks)."""
+    from mmvit_backbones.models.backbones import focal
+    calls = []
+    original = focal.chunked_focal_attention
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    family = FAMILIES['FocalTransformer']
+    model = family.build().train()
+    inputs = torch.randn(1, 3, *family.grad_size)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(focal, 'chunked_focal_attention', spy)
+        model(inputs)
+        assert calls
+        calls.clear()
+        torch._dynamo.reset()
+        torch.compile(model, backend='aot_eager', fullgraph=True)(inputs)
+        assert not calls
+    torch._dynamo.reset()
