@@ -180,14 +180,26 @@ def chunk_keys(start: int, size: int, rows: torch.Tensor, heads: int,
     return image_head % heads, window, keys.flatten()
 
 
-def chunk_bias(table: torch.Tensor, outside: Optional[torch.Tensor],
-               head: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """(size, window^2, N) bias of a chunk: its heads' rows of ``table``
-    plus its windows' rows of the (windows, 1, N) ``outside`` mask."""
+def chunk_operands(
+    start: int, size: int, k: torch.Tensor, v: torch.Tensor, tokens: int,
+    rows: torch.Tensor, outside: Optional[torch.Tensor], table: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+           torch.Tensor]:
+    """Keys, values and bias of the groups ``start .. start + size - 1``.
+
+    k, v: (B * heads * tokens, d) sources; rows (windows, N); outside
+    (windows, 1, N) or None; table (heads, window^2, N). Returns the groups'
+    heads (size,) and key rows (size * N,) (:func:`chunk_keys`), their keys
+    and values (size, N, d), and their bias (size, window^2, N): the heads'
+    rows of ``table`` plus the windows' rows of ``outside``.
+    """
+    heads, N, d = table.shape[0], rows.shape[1], k.shape[-1]
+    head, window, keys = chunk_keys(start, size, rows, heads, tokens)
     bias = table.index_select(0, head)
     if outside is not None:
         bias = bias + outside.index_select(0, window)
-    return bias
+    return (head, keys, k.index_select(0, keys).view(-1, N, d),
+            v.index_select(0, keys).view(-1, N, d), bias)
 
 
 class ChunkedFocalAttention(torch.autograd.Function):
@@ -212,19 +224,14 @@ class ChunkedFocalAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, table, rows, outside, size, dropout_p):
-        heads = table.shape[0]
         tokens = k.shape[0] // (q.shape[0] // rows.shape[0])
-        N, d = rows.shape[1], q.shape[-1]
-        scale = d**-0.5
+        scale = q.shape[-1]**-0.5
         outs, saved = [], []
         with torch.autocast(q.device.type, enabled=False):
             for start in range(0, q.shape[0], size):
                 qc = q[start:start + size]
-                head, window, keys = chunk_keys(start, qc.shape[0], rows,
-                                                heads, tokens)
-                kc = k.index_select(0, keys).view(-1, N, d)
-                vc = v.index_select(0, keys).view(-1, N, d)
-                bias = chunk_bias(table, outside, head, window)
+                head, keys, kc, vc, bias = chunk_operands(
+                    start, qc.shape[0], k, v, tokens, rows, outside, table)
                 weights = torch.baddbmm(bias, qc, kc.transpose(1, 2),
                                         alpha=scale).softmax(-1)
                 dropped = weights
@@ -356,12 +363,10 @@ def chunked_focal_attention(q: torch.Tensor,
     outs = []
     for start in range(0, B * G, size):
         qc = q[start:start + size]
-        head, window, keys = chunk_keys(start, qc.shape[0], rows, heads,
-                                        tokens)
-        kc = k.index_select(0, keys).view(1, -1, N, d)
-        vc = v.index_select(0, keys).view(1, -1, N, d)
-        bias = chunk_bias(table, outside, head, window)
-        outs.append(attend(qc[None], kc, vc, bias[None], dropout_p)[0])
+        _, _, kc, vc, bias = chunk_operands(start, qc.shape[0], k, v, tokens,
+                                            rows, outside, table)
+        outs.append(attend(qc[None], kc[None], vc[None], bias[None],
+                           dropout_p)[0])
     return torch.cat(outs).view(B, G, area, d)
 
 
