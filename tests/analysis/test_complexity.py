@@ -338,6 +338,38 @@ def test_benchmark_smoke(tmp_path, capsys):
     assert 'x ref' in capsys.readouterr().out
 
 
+def test_benchmark_compile_times_compiled_and_eager_in_the_same_run(
+        tmp_path, capsys):
+    """--compile adds a compiled step per backbone (the reference too),
+    compared to the compiled reference and to its own eager step."""
+    benchmark = load_tool('benchmark')
+    out = tmp_path / 'results.json'
+    backbone = 'dict(type="ResNet", depth=18)'
+    reference = 'dict(type="ResNet", depth=18, out_indices=(3,))'
+    benchmark.main([
+        '--backbone', backbone, '--reference', reference, '--size', '32',
+        '--batch', '1', '--warmup', '1', '--iters', '1', '--repeats', '1',
+        '--mm-size', '64', '--threads', '1', '--skip-memory', '--compile',
+        '--compile-backend', 'eager', '--out',
+        str(out)
+    ])
+    results = json.loads(out.read_text())
+    rows = results['models']
+    compiled = benchmark.COMPILED
+    assert set(rows) == {
+        backbone, reference, backbone + compiled, reference + compiled
+    }
+    assert results['settings']['compile_backend'] == 'eager'
+    assert rows[reference + compiled]['img_per_s_vs_ref'] == 1
+    for name in (backbone, reference):
+        assert 'speedup_vs_eager' not in rows[name]
+        row = rows[name + compiled]
+        assert row['speedup_vs_eager'] > 0 and row['compile_s'] > 0
+        assert row['fwd_gmacs_per_img'] == rows[name]['fwd_gmacs_per_img']
+    table = capsys.readouterr().out
+    assert 'compiled with eager' in table and 'x eager' in table
+
+
 def test_benchmark_memory_worker_runs_in_fresh_process():
     benchmark = load_tool('benchmark')
     args = benchmark.parse_args([

@@ -7,7 +7,10 @@ Example::
         --size 224 --batch 8 --mode train --mem-size 800 1344 --mem-batch 1
 
 Every ``--backbone`` is timed in the same run as the Swin-T reference
-(``--reference``, default ``swin-t``) and reported as a ratio to it. See
+(``--reference``, default ``swin-t``) and reported as a ratio to it. With
+``--compile`` every backbone is also timed under ``torch.compile``, in the
+same rounds as its eager step; a compiled row is compared to the compiled
+reference and reports its speed-up over its own eager step. See
 docs/benchmark.md for the method.
 """
 import argparse
@@ -41,6 +44,8 @@ MATMUL_ITERS = 3
 # Rounds of one step slower than the fastest by this factor mean the
 # machine's load changed during the run.
 NOISY_SPREAD = 1.25
+# Suffix of a compiled step's name (``--compile``).
+COMPILED = ' [compiled]'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -88,6 +93,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='side of the square matrices timed for the '
                         'dense matmul rate (default 2048 on CPU, 8192 on '
                         'CUDA)')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time every backbone under torch.compile '
+                        '(same rounds as its eager step)')
+    parser.add_argument('--compile-backend', default='inductor',
+                        help='torch.compile backend for --compile (default '
+                        'inductor)')
     parser.add_argument('--out', help='write all results to this JSON file')
     parser.add_argument('--memory-worker', action='store_true',
                         help=argparse.SUPPRESS)
@@ -177,21 +188,35 @@ def time_steps(step: Callable[[], None], iters: int, device: str) -> float:
     return (time.perf_counter() - start) / iters
 
 
-def build_steps(specs: List[str],
-                args: argparse.Namespace) -> Dict[str, Callable[[], None]]:
-    """Warmed-up benchmark steps (see :func:`make_step`), one per backbone.
+def build_steps(
+    specs: List[str], args: argparse.Namespace
+) -> Tuple[Dict[str, Callable[[], None]], Dict[str, float]]:
+    """Warmed-up benchmark steps (see :func:`make_step`), one per backbone,
+    and with ``--compile`` one more per backbone, named ``spec + COMPILED``,
+    for the same model and inputs under ``torch.compile``.
 
-    Each backbone runs ``--warmup`` untimed steps.
+    Each step runs ``--warmup`` untimed iterations; a compiled step first
+    runs one more, which compiles it. Returns the steps and the seconds of
+    that first, compiling, iteration of each compiled step.
     """
     height, width = args.size
-    steps = {}
+    steps, compile_seconds = {}, {}
     for spec in specs:
         model = _build(spec, args)
         inputs = torch.randn(args.batch, 3, height, width, device=args.device)
         steps[spec] = make_step(model, inputs, args)
-        for _ in range(args.warmup):
-            steps[spec]()
-    return steps
+        if args.compile:
+            compiled = spec + COMPILED
+            steps[compiled] = make_step(
+                torch.compile(model, backend=args.compile_backend), inputs,
+                args)
+            compile_seconds[compiled] = time_steps(steps[compiled], 1,
+                                                   args.device)
+        names = [spec] + ([spec + COMPILED] if args.compile else [])
+        for name in names:
+            for _ in range(args.warmup):
+                steps[name]()
+    return steps, compile_seconds
 
 
 def make_matmul_step(
@@ -385,9 +410,9 @@ def collect(specs: List[str], reference: Optional[str],
     everything = specs + ([reference] if reference else [])
     machine = machine_info(args)
     memory = {} if args.skip_memory else measure_memory(everything, args)
-    steps = build_steps(everything, args)
+    steps, compile_seconds = build_steps(everything, args)
     mm_step, mm_size, mm_dtype = make_matmul_step(args)
-    iters = dict.fromkeys(everything, args.iters)
+    iters = dict.fromkeys(steps, args.iters)
     iters[MATMUL] = MATMUL_ITERS
     seconds = time_rounds({**steps, MATMUL: mm_step}, iters, args)
     mm_macs = mm_size**3 / 1e9
@@ -398,29 +423,34 @@ def collect(specs: List[str], reference: Optional[str],
         gmac_per_s=mm_macs / statistics.median(seconds[MATMUL]))
     flop_factor = 3 if args.mode == 'train' else 1
     models = {}
-    for spec in everything:
-        gmacs = forward_gmacs(spec, args)
-        step_gmacs = flop_factor * gmacs * args.batch
-        median = statistics.median(seconds[spec])
+    gmacs = {spec: forward_gmacs(spec, args) for spec in everything}
+    for name in steps:
+        spec = name[:-len(COMPILED)] if name.endswith(COMPILED) else name
+        step_gmacs = flop_factor * gmacs[spec] * args.batch
+        median = statistics.median(seconds[name])
         row = dict(
-            fwd_gmacs_per_img=gmacs,
+            fwd_gmacs_per_img=gmacs[spec],
             step_s=median,
-            step_s_rounds=seconds[spec],
-            round_spread=max(seconds[spec]) / min(seconds[spec]),
+            step_s_rounds=seconds[name],
+            round_spread=max(seconds[name]) / min(seconds[name]),
             img_per_s=args.batch / median,
             achieved_gmac_per_s=step_gmacs / median,
             fraction_of_mm=_median_ratio(
-                [step_gmacs / t for t in seconds[spec]],
+                [step_gmacs / t for t in seconds[name]],
                 [mm_macs / t for t in seconds[MATMUL]]))
         if reference:
-            row['img_per_s_vs_ref'] = _median_ratio(seconds[reference],
-                                                    seconds[spec])
-        if spec in memory:
-            row['memory'] = memory[spec]
+            row['img_per_s_vs_ref'] = _median_ratio(
+                seconds[reference + name[len(spec):]], seconds[name])
+        if name in compile_seconds:
+            row['compile_s'] = compile_seconds[name]
+            row['speedup_vs_eager'] = _median_ratio(seconds[spec],
+                                                    seconds[name])
+        if name in memory:
+            row['memory'] = memory[name]
             if reference:
-                row['memory_vs_ref'] = (memory[spec]['peak_bytes'] /
+                row['memory_vs_ref'] = (memory[name]['peak_bytes'] /
                                         memory[reference]['peak_bytes'])
-        models[spec] = row
+        models[name] = row
     return dict(
         machine=machine,
         settings=dict(
@@ -433,6 +463,7 @@ def collect(specs: List[str], reference: Optional[str],
             repeats=args.repeats,
             mem_size=None if args.skip_memory else args.mem_size,
             mem_batch=None if args.skip_memory else args.mem_batch,
+            compile_backend=args.compile_backend if args.compile else None,
             flops_per_step=f'{flop_factor} x forward'),
         matmul=matmul,
         reference=reference,
@@ -443,6 +474,7 @@ def format_table(results: dict) -> str:
     """Compact text table of :func:`collect`'s results."""
     settings, matmul = results['settings'], results['matmul']
     machine = results['machine']
+    compiled = settings['compile_backend'] is not None
     memory = 'skipped' if settings['mem_size'] is None else (
         f"inference {settings['mem_size'][0]}x{settings['mem_size'][1]} "
         f"batch {settings['mem_batch']}")
@@ -450,22 +482,28 @@ def format_table(results: dict) -> str:
         f"{machine.get('gpu', machine['cpu'])} | torch {machine['torch']}, "
         f"{machine['torch_threads']} threads | started {machine['date']}",
         f"{settings['mode']} {settings['size'][0]}x{settings['size'][1]} "
-        f"batch {settings['batch']}; memory: {memory}; "
+        f"batch {settings['batch']}; memory: {memory}; " +
+        (f"compiled with {settings['compile_backend']}; "
+         if compiled else '') +
         f"mm {matmul['n']}^3 {matmul['dtype']}: "
         f"{matmul['gmac_per_s']:.1f} GMAC/s",
         f"{'backbone':<34}{'GMAC/img':>9}{'img/s':>9}{'x ref':>7}"
-        f"{'mem MiB':>9}{'x ref':>7}{'GMAC/s':>9}{'% mm':>7}",
+        f"{'mem MiB':>9}{'x ref':>7}{'GMAC/s':>9}{'% mm':>7}" +
+        (f"{'x eager':>8}{'compile s':>10}" if compiled else ''),
     ]
     for spec, row in results['models'].items():
         memory = row.get('memory')
         mem = f"{memory['peak_bytes'] / 2**20:9.0f}" if memory else f"{'-':>9}"
-        lines.append(
-            f'{spec[:33]:<34}{row["fwd_gmacs_per_img"]:9.2f}'
-            f'{row["img_per_s"]:9.2f}'
-            f'{_ratio(row.get("img_per_s_vs_ref"))}{mem}'
-            f'{_ratio(row.get("memory_vs_ref"))}'
-            f'{row["achieved_gmac_per_s"]:9.1f}'
-            f'{100 * row["fraction_of_mm"]:6.1f}%')
+        line = (f'{spec[:33]:<34}{row["fwd_gmacs_per_img"]:9.2f}'
+                f'{row["img_per_s"]:9.2f}'
+                f'{_ratio(row.get("img_per_s_vs_ref"))}{mem}'
+                f'{_ratio(row.get("memory_vs_ref"))}'
+                f'{row["achieved_gmac_per_s"]:9.1f}'
+                f'{100 * row["fraction_of_mm"]:6.1f}%')
+        if 'compile_s' in row:
+            line += (f'{_ratio(row["speedup_vs_eager"]):>8}'
+                     f'{row["compile_s"]:10.1f}')
+        lines.append(line)
     lines += _noise_warnings(results)
     return '\n'.join(lines)
 
