@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+# Top-level config keys the Runner reads from its config besides its
+# __init__ arguments (``cfg.compile=True`` compiles ``train_step``).
+RUNNER_CONFIG_KEYS = ('activation_checkpointing', 'compile',
+                      'efficient_conv_bn_eval', 'find_unused_parameters',
+                      'model_wrapper_cfg', 'sync_bn')
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,9 +106,11 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
 
     A new last component is allowed below an existing dict (an option the
     config leaves at its default, ``model.backbone.with_cp=True``), and so is
-    a new top-level key that the Runner takes (``randomness.seed=0``).
+    a new top-level key that the Runner takes (``randomness.seed=0``,
+    ``compile=True``).
     """
-    runner_keys = set(inspect.signature(Runner.__init__).parameters)
+    runner_keys = set(inspect.signature(
+        Runner.__init__).parameters).union(RUNNER_CONFIG_KEYS)
     for key in options:
         parts = key.split('.')
         node, path = cfg._cfg_dict, []

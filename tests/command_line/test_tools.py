@@ -487,6 +487,8 @@ def test_cfg_options_may_add_leaves_and_runner_keys():
         'train_cfg.val_interval': 2,
         'randomness.seed': 0,
         'work_dir': 'x',
+        'compile': True,
+        'compile.backend': 'aot_eager',
     })
 
 
