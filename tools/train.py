@@ -22,6 +22,7 @@ import mmvit_backbones  # noqa: F401  (registers the backbones, safe globals)
 from mmvit_backbones.cli.runner import (add_common_arguments, build_runner,
                                         load_config, prepare_distributed,
                                         run_guarded)
+from mmvit_backbones.engine import EagerOptimizerStepHook
 
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
 
@@ -138,6 +139,19 @@ def checkpoints_to_load(cfg: Config) -> list:
     return [path for path in candidates if path]
 
 
+def keep_optimizer_step_eager(cfg: Config) -> None:
+    """With ``compile`` set, add :class:`EagerOptimizerStepHook` (once): the
+    Runner compiles ``train_step``, and Dynamo fails on the optimizer update
+    inside it."""
+    if not cfg.get('compile'):
+        return
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') in ('EagerOptimizerStepHook',
+                                    EagerOptimizerStepHook)
+               for hook in hooks):
+        cfg.custom_hooks = hooks + [dict(type='EagerOptimizerStepHook')]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of tools/train.py."""
     args = parse_args(argv)
@@ -148,6 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     apply_resume(cfg, args.resume)
+    keep_optimizer_step_eager(cfg)
     prepare_distributed(cfg)
     runner = build_runner(cfg)
     run_guarded(runner.train, checkpoints_to_load(cfg))

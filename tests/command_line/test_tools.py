@@ -723,3 +723,47 @@ def test_test_tool_calls_a_damaged_checkpoint_damaged(toy_dir, tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f'error: checkpoint {path!r} cannot be read: ')
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('compile_option, added', [
+    (None, False), (False, False), (True, True),
+    (dict(backend='aot_eager'), True)])
+def test_compile_option_runs_the_optimizer_update_eagerly(
+        train_tool, compile_option, added):
+    cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
+    if compile_option is not None:
+        cfg.compile = compile_option
+    train_tool.keep_optimizer_step_eager(cfg)
+    train_tool.keep_optimizer_step_eager(cfg)
+    types = [hook['type'] for hook in cfg.custom_hooks]
+    assert types == ['EMAHook'] + ['EagerOptimizerStepHook'] * added
+
+
+def test_compiled_training_keeps_the_optimizer_step_out_of_the_graph(
+        toy_dir, train_tool, tmp_path):
+    """compile=... on the command line: the Runner compiles train_step, the
+    hook leaves the optim wrapper's step to eager mode, the run ends with
+    its final checkpoint and matches an uncompiled run."""
+    from mmengine.runner import Runner
+    seen = {}
+    original = Runner.train
+
+    def train(runner):
+        result = original(runner)
+        seen['step'] = runner.optim_wrapper.step
+        return result
+
+    config = str(toy_dir / 'toy.py')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Runner, 'train', train)
+        train_tool.main([
+            config, '--work-dir', str(tmp_path / 'compiled'),
+            '--cfg-options', 'compile.backend=eager',
+            f'experiment_name=tools_test_{uuid.uuid4().hex}'])
+    assert getattr(seen['step'], '_torchdynamo_disable', False)
+    torch._dynamo.reset()
+    run_tool(train_tool, config, '--work-dir', str(tmp_path / 'eager'))
+    compiled = torch.load(tmp_path / 'compiled' / f'iter_{MAX_ITERS}.pth')
+    eager = torch.load(tmp_path / 'eager' / f'iter_{MAX_ITERS}.pth')
+    for name, value in eager['state_dict'].items():
+        torch.testing.assert_close(compiled['state_dict'][name], value)
