@@ -18,7 +18,8 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, size_cache, tokens_to_map)
+                      attend, crop_tokens, needs_padding, size_cache,
+                      tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -160,7 +161,7 @@ def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
     """
     H, W = hw
     Hp, Wp = layout.padded
-    if (Hp, Wp) == (H, W):
+    if not needs_padding(Hp - H, Wp - W):
         return None
     real = torch.zeros(1, Hp, Wp, 1, dtype=torch.bool, device=device)
     real[:, :H, :W] = True
@@ -232,12 +233,12 @@ class CrossFormerAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
-        B, L, C = x.shape
+        B, _, C = x.shape
         H, W = hw
         layout = self.layout(hw)
         Hp, Wp = layout.padded
         qkv = self.qkv(x).view(B, H, W, 3 * C)
-        if (Hp, Wp) != (H, W):
+        if needs_padding(Hp - H, Wp - W):
             qkv = F.pad(qkv, (0, 0, 0, Wp - W, 0, Hp - H))
         q, k, v = group_heads(qkv, layout, self.num_heads)
         bias = self.position_bias(layout.group)
@@ -246,8 +247,8 @@ class CrossFormerAttention(nn.Module):
             bias = (bias + padding).repeat(B, 1, 1, 1)
         out = attend(q, k, v, bias.to(q.dtype),
                      self.attn_drop if self.training else 0.)
-        out = ungroup_heads(out, layout)[:, :H, :W]
-        return self.proj_drop(self.proj(out.reshape(B, L, C)))
+        out = crop_tokens(ungroup_heads(out, layout), H, W)
+        return self.proj_drop(self.proj(out))
 
 
 class AmplitudeCoolingLayer(nn.Module):
@@ -365,7 +366,7 @@ class CrossScaleEmbedding(nn.Module):
             x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         H, W = x.shape[2:]
         pad_h, pad_w = -H % self.stride, -W % self.stride
-        if pad_h or pad_w:
+        if needs_padding(pad_h, pad_w):
             x = F.pad(x, (0, pad_w, 0, pad_h))
         x = torch.cat([self._project(proj, x) for proj in self.projections],
                       dim=1)

@@ -29,7 +29,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
-                      pad_to_multiple, size_cache)
+                      crop_tokens, needs_padding, pad_to_multiple,
+                      size_cache)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -470,7 +471,7 @@ class FocalWindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
-        B, L, C = x.shape
+        B, _, C = x.shape
         H, W = hw
         w, heads, d = self.window_size, self.num_heads, C // self.num_heads
         x = pad_to_multiple(x.view(B, H, W, C), w, w)
@@ -493,7 +494,7 @@ class FocalWindowAttention(nn.Module):
         out = self.window_attention(q, k, v, index, outside,
                                     self.attention_bias(ring).to(q.dtype))
         out = out.view(B, heads, nh, nw, w, w, d).permute(0, 2, 4, 3, 5, 1, 6)
-        out = out.reshape(B, Hp, Wp, C)[:, :H, :W].reshape(B, L, C)
+        out = crop_tokens(out.reshape(B, Hp, Wp, C), H, W)
         return self.proj_drop(self.proj(out))
 
     def window_attention(self, q: torch.Tensor, k: torch.Tensor,
@@ -598,7 +599,7 @@ class FocalPatchEmbed(nn.Module):
         """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
         H, W = x.shape[2:]
         pad_h, pad_w = -H % self.stride, -W % self.stride
-        if pad_h or pad_w:
+        if needs_padding(pad_h, pad_w):
             x = F.pad(x, (0, pad_w, 0, pad_h))
         x = self.projection(x)
         hw = tuple(x.shape[2:])

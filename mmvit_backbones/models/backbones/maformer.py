@@ -18,7 +18,7 @@ from torch import nn
 from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
                       ShiftedWindowAttention, attend, merge_heads,
-                      padding_key_mask, tokens_to_map)
+                      needs_padding, padding_key_mask, tokens_to_map)
 from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -88,14 +88,19 @@ class CrossShapedWindowAttention(nn.Module):
         B, H, W, _, C = qkv.shape
         sw = self.stripe_width
         pad = -H % sw
-        if pad:
-            qkv = F.pad(qkv, (0, 0, 0, 0, 0, 0, 0, pad))
+        if needs_padding(pad):
+            # Not F.pad: padding by zero clones the strides of its input
+            # (here a strided view), where a traced graph expects the
+            # contiguous result of a real pad and then views it.
+            padded = qkv.new_zeros(B, H + pad, W, 3, C)
+            padded[:, :H] = qkv
+            qkv = padded
         Hp = H + pad
         n = B * Hp // sw
         h = self.heads_per_half
         q, k, v = qkv.reshape(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
         bias = None
-        if pad:
+        if needs_padding(pad):
             bias = padding_key_mask(H, W, Hp, W, (sw, W), qkv.device)
             bias = bias.repeat(B, 1, 1, 1).to(q.dtype)
         out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)

@@ -7,15 +7,42 @@ import torch.nn.functional as F
 from .cache import size_cache
 
 
+def needs_padding(*pads: int) -> bool:
+    """Whether any of the pad amounts is non-zero; always True while
+    ``torch.compile`` traces.
+
+    Padding by zero and masking nothing change no value, so a traced graph
+    takes the padded path for every size: it then has no guard on the
+    remainders of the size, and one graph serves every input size. A branch
+    on them would be a guard, and each of its outcomes a recompilation.
+    """
+    return torch.compiler.is_compiling() or any(pad != 0 for pad in pads)
+
+
 def pad_to_multiple(x: torch.Tensor, multiple_h: int,
                     multiple_w: int) -> torch.Tensor:
     """Zero-pad (B, H, W, C) at the bottom/right to multiples of the sizes."""
     H, W = x.shape[1:3]
     pad_h = -H % multiple_h
     pad_w = -W % multiple_w
-    if pad_h or pad_w:
+    if needs_padding(pad_h, pad_w):
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     return x
+
+
+def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """Top-left (H, W) part of a padded (B, Hp, Wp, C) map, as tokens
+    (B, H * W, C).
+
+    A view when nothing is padded (``x`` contiguous), else one copy. Traced
+    by ``torch.compile`` it is always a copy, so the graph does not depend on
+    whether the crop can be viewed as tokens (a guard on the size, and a
+    recompilation, for each outcome).
+    """
+    B, Hp, Wp, C = x.shape
+    if needs_padding(Hp - H, Wp - W):
+        x = x[:, :H, :W].clone(memory_format=torch.contiguous_format)
+    return x.reshape(B, H * W, C)
 
 
 def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:

@@ -6,7 +6,8 @@ from torch import nn
 from .attention import attend, check_heads, merge_heads
 from .cache import size_cache
 from .position import RelativePositionBias
-from .window import pad_to_multiple, window_partition, window_reverse
+from .window import (crop_tokens, needs_padding, pad_to_multiple, window_partition,
+                     window_reverse)
 
 
 class ShiftedWindowAttention(nn.Module):
@@ -49,7 +50,7 @@ class ShiftedWindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """x: (B, H * W, C) -> (B, H * W, C)."""
-        B, L, C = x.shape
+        B, _, C = x.shape
         H, W = hw
         x = pad_to_multiple(x.view(B, H, W, C), *self.window)
         Hp, Wp = x.shape[1:3]
@@ -62,7 +63,7 @@ class ShiftedWindowAttention(nn.Module):
                                          C // self.num_heads).permute(
                                              2, 0, 3, 1, 4)
         bias = self.position_bias()
-        if shift or (Hp, Wp) != (H, W):
+        if shift or needs_padding(Hp - H, Wp - W):
             mask = region_mask(H, W, Hp, Wp, self.window, shift, x.device)
             bias = (bias + mask).repeat(B, 1, 1, 1)
         out = attend(q, k, v, bias.to(q.dtype),
@@ -70,7 +71,7 @@ class ShiftedWindowAttention(nn.Module):
         x = window_reverse(self.proj(merge_heads(out)), self.window, Hp, Wp)
         if shift:
             x = torch.roll(x, (shift, shift), dims=(1, 2))
-        return self.proj_drop(x[:, :H, :W].reshape(B, L, C))
+        return self.proj_drop(crop_tokens(x, H, W))
 
 
 @size_cache()
