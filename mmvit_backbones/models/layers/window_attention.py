@@ -6,8 +6,8 @@ from torch import nn
 from .attention import attend, check_heads, merge_heads
 from .cache import size_cache
 from .position import RelativePositionBias
-from .window import (crop_tokens, needs_padding, pad_to_multiple, window_partition,
-                     window_reverse)
+from .window import (crop_tokens, needs_padding, pad_to_multiple,
+                     window_partition, window_reverse)
 
 
 class ShiftedWindowAttention(nn.Module):
