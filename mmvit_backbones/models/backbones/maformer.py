@@ -88,7 +88,8 @@ class CrossShapedWindowAttention(nn.Module):
         B, H, W, _, C = qkv.shape
         sw = self.stripe_width
         pad = -H % sw
-        if needs_padding(pad):
+        padded_rows = needs_padding(pad)
+        if padded_rows:
             # Not F.pad: padding by zero clones the strides of its input
             # (here a strided view), where a traced graph expects the
             # contiguous result of a real pad and then views it.
@@ -100,7 +101,7 @@ class CrossShapedWindowAttention(nn.Module):
         h = self.heads_per_half
         q, k, v = qkv.reshape(n, sw * W, 3, h, C // h).permute(2, 0, 3, 1, 4)
         bias = None
-        if needs_padding(pad):
+        if padded_rows:
             bias = padding_key_mask(H, W, Hp, W, (sw, W), qkv.device)
             bias = bias.repeat(B, 1, 1, 1).to(q.dtype)
         out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)
