@@ -18,8 +18,8 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, crop_tokens, needs_padding, size_cache,
-                      tokens_to_map)
+                      attend, crop_tokens, needs_padding,
+                      pad_image_to_multiple, size_cache, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -364,10 +364,7 @@ class CrossScaleEmbedding(nn.Module):
         """x: (B, C_in, H, W) -> tokens (B, H' * W', C_out) and (H', W')."""
         if self.norm_first:
             x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        H, W = x.shape[2:]
-        pad_h, pad_w = -H % self.stride, -W % self.stride
-        if needs_padding(pad_h, pad_w):
-            x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = pad_image_to_multiple(x, self.stride)
         x = torch.cat([self._project(proj, x) for proj in self.projections],
                       dim=1)
         hw = tuple(x.shape[2:])

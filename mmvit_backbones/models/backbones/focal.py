@@ -29,7 +29,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
-                      crop_tokens, needs_padding, pad_to_multiple,
+                      crop_tokens, pad_image_to_multiple, pad_to_multiple,
                       size_cache)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
@@ -597,11 +597,7 @@ class FocalPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
-        H, W = x.shape[2:]
-        pad_h, pad_w = -H % self.stride, -W % self.stride
-        if needs_padding(pad_h, pad_w):
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        x = self.projection(x)
+        x = self.projection(pad_image_to_multiple(x, self.stride))
         hw = tuple(x.shape[2:])
         return self.norm(x.flatten(2).transpose(1, 2)), hw
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..layers import (DepthwiseConv2d, PreNormBlock, RelativePositionBias,
                       attend, channel_norm, channel_norm_nhwc,
-                      pad_to_multiple)
+                      pad_image_to_multiple, pad_to_multiple)
 from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
@@ -64,7 +64,7 @@ class ConvStem(nn.Module):
                 ) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """x: (B, C_in, H, W) -> map (B, H', W', C) and (H', W') =
         (ceil(H / 4), ceil(W / 4))."""
-        x = F.pad(x, (0, -x.shape[3] % 4, 0, -x.shape[2] % 4))
+        x = pad_image_to_multiple(x, 4)
         for conv, norm in zip(self.convs, self.norms):
             x = self.act(channel_norm(norm, conv(x)))
         x = self.norm(self.proj(x).permute(0, 2, 3, 1))

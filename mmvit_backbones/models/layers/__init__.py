@@ -9,8 +9,9 @@ from .embed import ConvEmbed, tokens_to_map
 from .mlp import Mlp
 from .norm import channel_norm, channel_norm_nhwc
 from .position import RelativePositionBias
-from .window import (crop_tokens, needs_padding, pad_to_multiple,
-                     padding_key_mask, window_partition, window_reverse)
+from .window import (crop_tokens, needs_padding, pad_image_to_multiple,
+                     pad_to_multiple, padding_key_mask, window_partition,
+                     window_reverse)
 from .window_attention import ShiftedWindowAttention
 
 __all__ = [
@@ -18,8 +19,8 @@ __all__ = [
     'split_heads', 'PreNormBlock', 'DepthwiseConv2d', 'DropPath',
     'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp',
     'channel_norm', 'channel_norm_nhwc',
-    'RelativePositionBias', 'crop_tokens', 'needs_padding', 'pad_to_multiple',
-    'padding_key_mask',
+    'RelativePositionBias', 'crop_tokens', 'needs_padding',
+    'pad_image_to_multiple', 'pad_to_multiple', 'padding_key_mask',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention',
     'size_cache'
 ]

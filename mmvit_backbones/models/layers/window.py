@@ -1,4 +1,4 @@
-"""Padding and window partitioning of (B, H, W, C) maps."""
+"""Padding of (B, H, W, C) and (B, C, H, W) maps, and window partitioning."""
 from typing import Tuple
 
 import torch
@@ -27,6 +27,17 @@ def pad_to_multiple(x: torch.Tensor, multiple_h: int,
     pad_w = -W % multiple_w
     if needs_padding(pad_h, pad_w):
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    return x
+
+
+def pad_image_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad (B, C, H, W) at the bottom/right so that H and W are
+    multiples of ``multiple`` (a strided patch embedding then covers every
+    pixel)."""
+    H, W = x.shape[2:]
+    pad_h, pad_w = -H % multiple, -W % multiple
+    if needs_padding(pad_h, pad_w):
+        x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
 
 
