@@ -370,6 +370,33 @@ def test_benchmark_compile_times_compiled_and_eager_in_the_same_run(
     assert 'compiled with eager' in table and 'x eager' in table
 
 
+def test_benchmark_kernel_share_bounds_the_compile_speedup(tmp_path, capsys):
+    """--kernel-share profiles every eager step: a ResNet spends most of its
+    step in convolutions, and the bound is the inverse of the share."""
+    benchmark = load_tool('benchmark')
+    out = tmp_path / 'results.json'
+    backbone = 'dict(type="ResNet", depth=18)'
+    benchmark.main([
+        '--backbone', backbone, '--reference', 'none', '--size', '64',
+        '--batch', '2', '--warmup', '1', '--iters', '1', '--repeats', '1',
+        '--mm-size', '64', '--threads', '1', '--skip-memory',
+        '--kernel-share', '--out',
+        str(out)
+    ])
+    row = json.loads(out.read_text())['models'][backbone]
+    assert 0.5 < row['library_share'] < 1
+    assert row['fusion_bound'] == pytest.approx(1 / row['library_share'])
+    assert 'lib %' in capsys.readouterr().out
+
+
+def test_benchmark_kernel_share_is_cpu_only(capsys):
+    benchmark = load_tool('benchmark')
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['--backbone', 'MAFormer:s', '--device', 'cuda',
+                              '--kernel-share'])
+    assert '--kernel-share profiles CPU steps' in capsys.readouterr().err
+
+
 def test_benchmark_memory_worker_runs_in_fresh_process():
     benchmark = load_tool('benchmark')
     args = benchmark.parse_args([

@@ -10,8 +10,11 @@ Every ``--backbone`` is timed in the same run as the Swin-T reference
 (``--reference``, default ``swin-t``) and reported as a ratio to it. With
 ``--compile`` every backbone is also timed under ``torch.compile``, in the
 same rounds as its eager step; a compiled row is compared to the compiled
-reference and reports its speed-up over its own eager step. See
-docs/benchmark.md for the method.
+reference and reports its speed-up over its own eager step. With
+``--kernel-share`` one profiled eager step per backbone gives the share of its
+time spent in library kernels (matmul, convolution, fused attention), which
+``torch.compile`` calls unchanged on CPU, and so the most that fusing the rest
+can speed the step up. See docs/benchmark.md for the method.
 """
 import argparse
 import contextlib
@@ -46,6 +49,15 @@ MATMUL_ITERS = 3
 NOISY_SPREAD = 1.25
 # Suffix of a compiled step's name (``--compile``).
 COMPILED = ' [compiled]'
+# Operators that run library kernels on CPU (BLAS, oneDNN, PyTorch's fused
+# attention). Inductor calls the same kernels for them, so only the rest of
+# a step's time can be fused away (``--kernel-share``).
+LIBRARY_OPS = frozenset({
+    'aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm',
+    'aten::mkldnn_convolution', 'aten::convolution_backward',
+    'aten::_scaled_dot_product_flash_attention_for_cpu',
+    'aten::_scaled_dot_product_flash_attention_for_cpu_backward'
+})
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -99,12 +111,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--compile-backend', default='inductor',
                         help='torch.compile backend for --compile (default '
                         'inductor)')
+    parser.add_argument('--kernel-share', action='store_true',
+                        help='profile one eager step per backbone: share of '
+                        'its time in library kernels (matmul, convolution, '
+                        'fused attention) and the speed-up bound it leaves '
+                        'to torch.compile (CPU only)')
     parser.add_argument('--out', help='write all results to this JSON file')
     parser.add_argument('--memory-worker', action='store_true',
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.amp and args.device != 'cuda':
         parser.error('--amp needs --device cuda')
+    if args.kernel_share and args.device != 'cpu':
+        parser.error('--kernel-share profiles CPU steps; it needs --device '
+                     'cpu')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda but torch sees no CUDA device')
     for name in ('batch', 'mem_batch', 'iters', 'repeats', 'mm_size'):
@@ -252,6 +272,23 @@ def time_rounds(steps: Dict[str, Callable[[], None]], iters: Dict[str, int],
         for name, step in steps.items():
             seconds[name].append(time_steps(step, iters[name], args.device))
     return seconds
+
+
+def library_share(step: Callable[[], None]) -> float:
+    """Share of one call of ``step``'s self CPU time (``torch.profiler``)
+    spent in :data:`LIBRARY_OPS`.
+
+    A compiler that fuses everything else but calls the same library kernels
+    speeds the step up by at most ``1 / share`` (Amdahl's law).
+    """
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        step()
+    events = profile.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    library = sum(event.self_cpu_time_total for event in events
+                  if event.key in LIBRARY_OPS)
+    return library / total
 
 
 def _median_ratio(numerators: List[float], denominators: List[float]) -> float:
@@ -445,6 +482,9 @@ def collect(specs: List[str], reference: Optional[str],
             row['compile_s'] = compile_seconds[name]
             row['speedup_vs_eager'] = _median_ratio(seconds[spec],
                                                     seconds[name])
+        if args.kernel_share and name == spec:
+            row['library_share'] = library_share(steps[name])
+            row['fusion_bound'] = 1 / row['library_share']
         if name in memory:
             row['memory'] = memory[name]
             if reference:
@@ -464,6 +504,7 @@ def collect(specs: List[str], reference: Optional[str],
             mem_size=None if args.skip_memory else args.mem_size,
             mem_batch=None if args.skip_memory else args.mem_batch,
             compile_backend=args.compile_backend if args.compile else None,
+            kernel_share=args.kernel_share,
             flops_per_step=f'{flop_factor} x forward'),
         matmul=matmul,
         reference=reference,
@@ -489,7 +530,8 @@ def format_table(results: dict) -> str:
         f"{matmul['gmac_per_s']:.1f} GMAC/s",
         f"{'backbone':<34}{'GMAC/img':>9}{'img/s':>9}{'x ref':>7}"
         f"{'mem MiB':>9}{'x ref':>7}{'GMAC/s':>9}{'% mm':>7}" +
-        (f"{'x eager':>8}{'compile s':>10}" if compiled else ''),
+        (f"{'x eager':>8}{'compile s':>10}" if compiled else '') +
+        (f"{'lib %':>7}{'bound':>7}" if settings['kernel_share'] else ''),
     ]
     for spec, row in results['models'].items():
         memory = row.get('memory')
@@ -500,9 +542,13 @@ def format_table(results: dict) -> str:
                 f'{_ratio(row.get("memory_vs_ref"))}'
                 f'{row["achieved_gmac_per_s"]:9.1f}'
                 f'{100 * row["fraction_of_mm"]:6.1f}%')
-        if 'compile_s' in row:
+        if compiled:
             line += (f'{_ratio(row["speedup_vs_eager"]):>8}'
-                     f'{row["compile_s"]:10.1f}')
+                     f'{row["compile_s"]:10.1f}' if 'compile_s' in row else
+                     f"{'-':>8}{'-':>10}")
+        if 'library_share' in row:
+            line += (f'{100 * row["library_share"]:6.1f}%'
+                     f'{_ratio(row["fusion_bound"])}')
         lines.append(line)
     lines += _noise_warnings(results)
     return '\n'.join(lines)
