@@ -12,6 +12,8 @@ lacks:
   mask, bias, dropout or causal flag is passed. Softmax, scaling and the mask
   addition are elementwise and, as for every elementwise op, not counted.
   A causal mask is counted as full attention, as dense kernels compute it.
+* ``mmvit_backbones::focal_attention`` (Focal's chunked attention operator,
+  unknown to MMEngine): the same two products over its windows' keys.
 * ``aten::matmul`` / ``aten::mm``: MMEngine's handle ignores broadcasting of
   the second operand's batch dimensions and undercounts ``(N, K) @ (B, K, M)``.
 * ``aten::einsum``: MMEngine parses a rounded, scientific-notation string
@@ -33,6 +35,7 @@ from mmengine.analysis.jit_handles import get_shape
 
 __all__ = [
     'CHEAP_OPS', 'EXTRA_FLOP_HANDLES', 'sdpa_flop_handle',
+    'focal_attention_flop_handle',
     'matmul_flop_handle', 'einsum_flop_handle', 'batched_addmm_flop_handle',
     'antialias_resize_flop_handle'
 ]
@@ -122,6 +125,19 @@ def sdpa_flop_handle(inputs: List[Any], outputs: List[Any]) -> int:
     except RuntimeError:
         batch = math.prod(q_batch)
     return batch * len_q * len_k * (dim_qk + dim_v)
+
+
+def focal_attention_flop_handle(inputs: List[Any],
+                                outputs: List[Any]) -> int:
+    """MACs of ``mmvit_backbones::focal_attention``.
+
+    Inputs are ``(q (G, L, d), k, v, table, rows (windows, N), ...)``: G
+    groups of L queries, each attending N keys; ``Q K^T`` and ``A V`` give
+    ``G * L * N * 2d``.
+    """
+    groups, len_q, dim = _shape(inputs[0])
+    len_k = _shape(inputs[4])[1]
+    return groups * len_q * len_k * 2 * dim
 
 
 def _einsum_terms(equation: str,
@@ -232,6 +248,7 @@ def antialias_resize_flop_handle(interp_size: int):
 
 EXTRA_FLOP_HANDLES = {
     'aten::scaled_dot_product_attention': sdpa_flop_handle,
+    'mmvit_backbones::focal_attention': focal_attention_flop_handle,
     'aten::matmul': matmul_flop_handle,
     'aten::mm': matmul_flop_handle,
     'aten::einsum': einsum_flop_handle,

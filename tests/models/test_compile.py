@@ -11,10 +11,13 @@ import warnings
 
 import pytest
 import torch
+from functorch.compile import make_boxed_func
+from torch._dynamo.backends.common import aot_autograd
 from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from mmvit_backbones.models.backbones.base import HierarchicalBackbone
+from mmvit_backbones.models.backbones.focal import FocalWindowAttention
 
 from test_backbone_contract import FAMILIES, families
 
@@ -110,27 +113,37 @@ def test_dynamic_shapes_serve_detection_sizes_with_one_graph(family):
     torch._dynamo.reset()
 
 
-def test_focal_compiles_the_form_it_runs_eagerly_in_chunks():
-    """Under compile Focal takes its one-gather form; eagerly on CPU the
-    chunked one. The test above compares them; here, that the two really
-    are different code paths (a compiled Focal must not unroll chunks)."""
-    from mmvit_backbones.models.backbones import focal
-    calls = []
-    original = focal.chunked_focal_attention
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
+def test_focal_compiles_its_chunked_attention_as_one_operator():
+    """Compiled, Focal runs the chunked attention it runs eagerly on CPU:
+    Dynamo's graph holds one focal_attention operator per block (its chunk
+    loop is not unrolled), and AOTAutograd's graphs its forward and its
+    written-out backward operator, one per block each."""
     family = FAMILIES['FocalTransformer']
     model = family.build().train()
+    blocks = sum(isinstance(module, FocalWindowAttention)
+                 for module in model.modules())
+    dynamo_ops, aot_ops = [], []
+
+    def recorder(ops):
+        def compiler(graph, example_inputs):
+            ops.extend(str(node.target) for node in graph.graph.nodes
+                       if node.op == 'call_function')
+            return make_boxed_func(graph.forward)
+        return compiler
+
+    aot_backend = aot_autograd(fw_compiler=recorder(aot_ops),
+                               bw_compiler=recorder(aot_ops))
+
+    def backend(graph, example_inputs):
+        recorder(dynamo_ops)(graph, example_inputs)
+        return aot_backend(graph, example_inputs)
+
+    torch._dynamo.reset()
     inputs = torch.randn(1, 3, *family.grad_size)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(focal, 'chunked_focal_attention', spy)
-        model(inputs)
-        assert calls
-        calls.clear()
-        torch._dynamo.reset()
-        torch.compile(model, backend='aot_eager', fullgraph=True)(inputs)
-        assert not calls
+    train_step(model, inputs,
+               torch.compile(model, backend=backend, fullgraph=True))
+    assert sum('focal_attention' in op for op in dynamo_ops) == blocks
+    for op in ('focal_attention', 'focal_attention_backward'):
+        assert sum(name.startswith(f'mmvit_backbones.{op}.')
+                   for name in aot_ops) == blocks, op
     torch._dynamo.reset()

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 from mmvit_backbones.models.backbones import focal
-from mmvit_backbones.models.backbones.focal import (ChunkedFocalAttention,
-                                                    FocalTransformer,
+from mmvit_backbones.models.backbones.focal import (FocalTransformer,
                                                     FocalWindowAttention,
                                                     chunked_focal_attention,
+                                                    focal_attention,
                                                     focal_key_index,
                                                     full_focal_attention,
                                                     resize_pooled_bias,
@@ -315,10 +315,28 @@ def test_chunks_give_outside_keys_no_weight_and_no_gradient():
     torch.testing.assert_close(again, out.detach())
 
 
+@pytest.mark.parametrize('save', [True, False])
+def test_attention_operator_passes_torch_library_checks(save):
+    """torch.library.opcheck: schema, fake (shape-only) implementation,
+    autograd registration and AOTAutograd dispatch of focal_attention."""
+    q, k, v, index, outside, table = attention_inputs((14, 21), 3, True,
+                                                      batch=1, heads=2,
+                                                      dims=2)
+    windows = outside.shape[1]
+    rows = index.view(windows, -1)
+    args = (q.flatten(0, 1).float().requires_grad_(save),
+            k.flatten(0, 2).float().requires_grad_(save),
+            v.flatten(0, 2).float().requires_grad_(save),
+            table.float().requires_grad_(save), rows,
+            outside.view(windows, 1, -1).float(), 1 << 12, 0., save)
+    torch.library.opcheck(focal_attention, args)
+
+
 @pytest.mark.parametrize('dropout_p', [0., 0.3])
 def test_written_out_backward_passes_gradcheck(dropout_p):
-    """ChunkedFocalAttention's backward (dropout too: same mask by seed)
-    against finite differences, gradients of q, k, v and the table."""
+    """focal_attention's written-out backward (dropout too: same mask by
+    seed) against finite differences, gradients of q, k, v and the table,
+    in chunks of 4 groups."""
     q, k, v, index, outside, table = attention_inputs((14, 21), 3, True,
                                                       batch=1, heads=2,
                                                       dims=2)
@@ -327,18 +345,19 @@ def test_written_out_backward_passes_gradcheck(dropout_p):
     outside = outside.view(windows, 1, -1)
     leaves = [q.flatten(0, 1), k.flatten(0, 2), v.flatten(0, 2), table]
     leaves = [t.clone().requires_grad_() for t in leaves]
+    chunk_bytes = 4 * table.shape[1] * rows.shape[1] * q.element_size()
 
-    def fn(q, k, v, table):
+    def fn(q, k, v, table, dropout_p=dropout_p):
         torch.manual_seed(1)
-        return ChunkedFocalAttention.apply(q, k, v, table, rows, outside, 4,
-                                           dropout_p)
+        return focal_attention(q, k, v, table, rows, outside, chunk_bytes,
+                               dropout_p, True)[0]
 
     assert torch.autograd.gradcheck(fn, leaves, atol=1e-6, fast_mode=True)
     if dropout_p:  # the mask really drops weights: not the dropout-free one
         with torch.no_grad():
             assert not torch.allclose(
                 fn(*leaves),
-                ChunkedFocalAttention.apply(*leaves, rows, outside, 4, 0.))
+                fn(*leaves, dropout_p=0.))
 
 
 def test_model_output_and_gradients_do_not_depend_on_the_chunk_size(

@@ -17,7 +17,7 @@ of every window exist at once; under ``torch.compile`` it is one gather and
 one ``scaled_dot_product_attention`` call (:func:`full_focal_attention`).
 """
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,6 @@ from mmengine.logging import print_log
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
                       crop_tokens, pad_image_to_multiple, pad_to_multiple,
@@ -181,114 +180,204 @@ def chunk_keys(start: int, size: int, rows: torch.Tensor, heads: int,
     return image_head % heads, window, keys.flatten()
 
 
-def chunk_operands(
-    start: int, size: int, k: torch.Tensor, v: torch.Tensor, tokens: int,
-    rows: torch.Tensor, outside: Optional[torch.Tensor], table: torch.Tensor
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-           torch.Tensor]:
-    """Keys, values and bias of the groups ``start .. start + size - 1``.
+def chunk_bias(start: int, size: int, rows: torch.Tensor,
+               outside: Optional[torch.Tensor], table: torch.Tensor,
+               tokens: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bias and key rows of the groups ``start .. start + size - 1``.
 
-    k, v: (B * heads * tokens, d) sources; rows (windows, N); outside
-    (windows, 1, N) or None; table (heads, window^2, N). Returns the groups'
-    heads (size,) and key rows (size * N,) (:func:`chunk_keys`), their keys
-    and values (size, N, d), and their bias (size, window^2, N): the heads'
-    rows of ``table`` plus the windows' rows of ``outside``.
+    rows (windows, N); outside (windows, 1, N) or None; table (heads,
+    window^2, N). Returns the groups' heads (size,) and key rows (size * N,)
+    (:func:`chunk_keys`) and their bias (size, window^2, N): the heads' rows
+    of ``table`` plus the windows' rows of ``outside``.
     """
-    heads, N, d = table.shape[0], rows.shape[1], k.shape[-1]
-    head, window, keys = chunk_keys(start, size, rows, heads, tokens)
+    head, window, keys = chunk_keys(start, size, rows, table.shape[0], tokens)
     bias = table.index_select(0, head)
     if outside is not None:
         bias = bias + outside.index_select(0, window)
-    return (head, keys, k.index_select(0, keys).view(-1, N, d),
-            v.index_select(0, keys).view(-1, N, d), bias)
+    return head, keys, bias
 
 
-class ChunkedFocalAttention(torch.autograd.Function):
-    """softmax(q k^T / sqrt(d) + bias) v, chunk by chunk, with its backward
-    written out (CPU training).
+def _fresh_empty(q: torch.Tensor, count: int) -> List[torch.Tensor]:
+    """``count`` distinct empty tensors like ``q`` (an operator's outputs
+    may not alias each other)."""
+    return [q.new_empty(0) for _ in range(count)]
 
-    Each chunk gathers its keys and values from the (B * heads * tokens, d)
-    sources, computes its logits with one ``baddbmm`` (scale and bias
-    folded in) and keeps its attention weights for the backward. The
-    backward of a chunk runs while its tensors are in the cache and adds
-    the key, value and bias gradients straight into the sources' and the
-    table's (``index_add_``), so no gradient of the gathered keys of all
-    windows, nor of every window's bias, is ever made. The arithmetic is
-    PyTorch's: the same matmuls and ``_softmax_backward_data`` as autograd
-    through the explicit attention.
 
-    Inputs: q (B * heads * windows, L, d); k, v (B * heads * tokens, d);
-    table (heads, L, N) (gradient: yes); rows (windows, N) key rows of a
-    window; outside (windows, 1, N) -inf / 0 or None; size: groups per
-    chunk; dropout_p.
+@torch.library.custom_op('mmvit_backbones::focal_attention', mutates_args=())
+def focal_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
+    rows: torch.Tensor, outside: Optional[torch.Tensor], chunk_bytes: int,
+    dropout_p: float, save: bool
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+           torch.Tensor]:
+    """softmax(q k^T / sqrt(d) + bias) v over groups of (image, head,
+    window), chunk by chunk (eq. 3).
+
+    An operator of its own (``torch.library``) with its backward written
+    out (:func:`focal_attention_backward`): PyTorch's fused CPU kernels give
+    no gradient of the bias table, and ``torch.compile`` keeps the operator
+    whole, where tracing the chunk loop would unroll it into the graph and
+    tie the graph to the input size.
+
+    Each chunk of ``chunk_bytes`` of logits (:func:`chunk_groups`) gathers
+    its keys and values from the sources and builds its bias
+    (:func:`chunk_bias`); with ``save`` it computes its logits with one
+    ``baddbmm`` (scale and bias folded in), softmax and ``bmm``, otherwise
+    one :func:`attend` call (fused kernel). Its logits stay in the CPU's
+    cache between these steps.
+
+    Args:
+        q (Tensor): (G, L, d), G = B * heads * windows groups, heads-major.
+        k, v (Tensor): (B * heads * tokens, d) sources.
+        table (Tensor): (heads, L, N) bias of every window's keys.
+        rows (Tensor): (windows, N) source rows of a window's keys.
+        outside (Tensor, optional): (windows, 1, N) -inf / 0, or None.
+        chunk_bytes (int): Bytes of logits per chunk.
+        dropout_p (float): Dropout on the attention weights.
+        save (bool): Also return what the backward needs.
+
+    Returns:
+        tuple: the output (G, L, d); with ``save`` the attention weights
+        before dropout (G, L, N), the gathered keys and values (G, N, d) and
+        the dropout's scaled keep mask (G, L, N; empty without dropout),
+        without it four empty tensors.
     """
+    G, L, d = q.shape
+    N = rows.shape[1]
+    tokens = k.shape[0] // (G // rows.shape[0])
+    size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
+    out = torch.empty_like(q)
+    if save:
+        weights, keys, values = (q.new_empty(G, L, N), q.new_empty(G, N, d),
+                                 q.new_empty(G, N, d))
+        keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
+    else:
+        weights, keys, values, keep = _fresh_empty(q, 4)
+    with torch.autocast(q.device.type, enabled=False):
+        for start in range(0, G, size):
+            stop = min(start + size, G)
+            _, key_rows, bias = chunk_bias(start, stop - start, rows, outside,
+                                           table, tokens)
+            if not save:
+                kc = k.index_select(0, key_rows).view(-1, N, d)
+                vc = v.index_select(0, key_rows).view(-1, N, d)
+                out[start:stop] = attend(q[None, start:stop], kc[None],
+                                         vc[None], bias[None], dropout_p)[0]
+                continue
+            kc, vc = keys[start:stop], values[start:stop]
+            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
+            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
+            chunk_weights = weights[start:stop]
+            torch._softmax(
+                torch.baddbmm(bias, q[start:stop], kc.transpose(1, 2),
+                              alpha=d**-0.5), -1, False, out=chunk_weights)
+            if dropout_p:
+                mask = keep[start:stop].bernoulli_(1 - dropout_p)
+                chunk_weights = chunk_weights * mask.div_(1 - dropout_p)
+            torch.bmm(chunk_weights, vc, out=out[start:stop])
+    return out, weights, keys, values, keep
 
-    @staticmethod
-    def forward(ctx, q, k, v, table, rows, outside, size, dropout_p):
-        tokens = k.shape[0] // (q.shape[0] // rows.shape[0])
-        scale = q.shape[-1]**-0.5
-        outs, saved = [], []
-        with torch.autocast(q.device.type, enabled=False):
-            for start in range(0, q.shape[0], size):
-                qc = q[start:start + size]
-                head, keys, kc, vc, bias = chunk_operands(
-                    start, qc.shape[0], k, v, tokens, rows, outside, table)
-                weights = torch.baddbmm(bias, qc, kc.transpose(1, 2),
-                                        alpha=scale).softmax(-1)
-                dropped = weights
-                if dropout_p:
-                    keep = torch.empty_like(weights).bernoulli_(1 - dropout_p)
-                    dropped = weights * keep.div_(1 - dropout_p)
-                    saved.append(keep)
-                outs.append(torch.bmm(dropped, vc))
-                saved += [head, keys, kc, vc, weights]
-        ctx.size, ctx.dropout_p, ctx.scale = size, dropout_p, scale
-        ctx.save_for_backward(q, table, *saved)
-        ctx.shapes = k.shape, k.dtype
-        return torch.cat(outs)
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        q, table, *saved = ctx.saved_tensors
-        size, dropout_p, scale = ctx.size, ctx.dropout_p, ctx.scale
-        need_q, need_k, need_v, need_table = ctx.needs_input_grad[:4]
-        shape, dtype = ctx.shapes
-        grad_q = torch.empty_like(q) if need_q else None
-        grad_k = q.new_zeros(shape, dtype=dtype) if need_k else None
-        grad_v = q.new_zeros(shape, dtype=dtype) if need_v else None
-        grad_table = torch.zeros_like(table) if need_table else None
-        per_chunk = 6 if dropout_p else 5
-        with torch.autocast(q.device.type, enabled=False):
-            for i, start in enumerate(range(0, q.shape[0], size)):
-                chunk = saved[i * per_chunk:(i + 1) * per_chunk]
-                keep = chunk.pop(0) if dropout_p else None
-                head, keys, kc, vc, weights = chunk
-                go = grad_out[start:start + size]
-                grad_w = torch.bmm(go, vc.transpose(1, 2))
-                if need_v:
-                    dropped = weights * keep if dropout_p else weights
-                    grad_v.index_add_(
-                        0, keys,
-                        torch.bmm(dropped.transpose(1, 2), go).flatten(0, 1))
-                if dropout_p:
-                    grad_w = grad_w * keep
-                grad_logits = torch._softmax_backward_data(
-                    grad_w, weights, -1, weights.dtype)
-                if need_q:
-                    torch.bmm(grad_logits, kc, out=grad_q[start:start + size])
-                if need_k:
-                    qc = q[start:start + size]
-                    grad_k.index_add_(
-                        0, keys,
-                        torch.bmm(grad_logits.transpose(1, 2),
-                                  qc).flatten(0, 1),
-                        alpha=scale)
-                if need_table:
-                    grad_table.index_add_(0, head, grad_logits)
-        if need_q:
-            grad_q.mul_(scale)
-        return grad_q, grad_k, grad_v, grad_table, None, None, None, None
+@focal_attention.register_fake
+def _focal_attention_shapes(q, k, v, table, rows, outside, chunk_bytes,
+                            dropout_p, save):
+    if not save:
+        return (torch.empty_like(q), *_fresh_empty(q, 4))
+    G, L, d = q.shape
+    N = rows.shape[1]
+    keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
+    return (torch.empty_like(q), q.new_empty(G, L, N), q.new_empty(G, N, d),
+            q.new_empty(G, N, d), keep)
+
+
+@torch.library.custom_op('mmvit_backbones::focal_attention_backward',
+                         mutates_args=())
+def focal_attention_backward(
+    grad_out: torch.Tensor, q: torch.Tensor, table: torch.Tensor,
+    rows: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor,
+    values: torch.Tensor, keep: torch.Tensor, source_rows: int,
+    chunk_bytes: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of q, k, v and the table for :func:`focal_attention`,
+    from what it saved, chunk by chunk.
+
+    The arithmetic is PyTorch's: the same four matmuls and
+    ``_softmax_backward_data`` as autograd through the explicit attention.
+    A chunk's key, value and bias gradients are added straight into those
+    of the (``source_rows``, d) sources and of the table (``index_add_``),
+    so no gradient of every window's keys is formed.
+
+    Returns:
+        tuple: gradients of q (G, L, d), k and v (source_rows, d) and the
+        table (heads, L, N).
+    """
+    G, L, d = q.shape
+    N = rows.shape[1]
+    tokens = source_rows // (G // rows.shape[0])
+    size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
+    scale = d**-0.5
+    grad_q = torch.empty_like(q)
+    grad_k, grad_v = q.new_zeros(source_rows, d), q.new_zeros(source_rows, d)
+    grad_table = torch.zeros_like(table)
+    dropout = keep.numel() > 0
+    with torch.autocast(q.device.type, enabled=False):
+        for start in range(0, G, size):
+            stop = min(start + size, G)
+            head, _, key_rows = chunk_keys(start, stop - start, rows,
+                                           table.shape[0], tokens)
+            go = grad_out[start:stop]
+            chunk_weights = weights[start:stop]
+            dropped = chunk_weights
+            grad_weights = torch.bmm(go, values[start:stop].transpose(1, 2))
+            if dropout:
+                dropped = chunk_weights * keep[start:stop]
+                grad_weights = grad_weights * keep[start:stop]
+            grad_v.index_add_(
+                0, key_rows,
+                torch.bmm(dropped.transpose(1, 2), go).flatten(0, 1))
+            grad_logits = torch._softmax_backward_data(
+                grad_weights, chunk_weights, -1, chunk_weights.dtype)
+            torch.bmm(grad_logits, keys[start:stop], out=grad_q[start:stop])
+            grad_k.index_add_(
+                0, key_rows,
+                torch.bmm(grad_logits.transpose(1, 2),
+                          q[start:stop]).flatten(0, 1),
+                alpha=scale)
+            grad_table.index_add_(0, head, grad_logits)
+    return grad_q.mul_(scale), grad_k, grad_v, grad_table
+
+
+@focal_attention_backward.register_fake
+def _focal_attention_backward_shapes(grad_out, q, table, rows, weights, keys,
+                                     values, keep, source_rows, chunk_bytes):
+    d = q.shape[-1]
+    return (torch.empty_like(q), q.new_empty(source_rows, d),
+            q.new_empty(source_rows, d), torch.empty_like(table))
+
+
+def _save_for_focal_backward(ctx, inputs, output):
+    q, k, _, table, rows, _, chunk_bytes, _, save = inputs
+    ctx.save_for_backward(q, table, rows, *output[1:])
+    # No gradient flows into the saved tensors; autograd would otherwise
+    # fill a zero gradient for each, as large as the logits.
+    ctx.mark_non_differentiable(*output[1:])
+    ctx.set_materialize_grads(False)
+    ctx.source_rows, ctx.chunk_bytes, ctx.saved = k.shape[0], chunk_bytes, save
+
+
+def _focal_backward(ctx, grad_out, *unused):
+    if grad_out is None:
+        return (None, ) * 9
+    if not ctx.saved:
+        raise RuntimeError('focal_attention was called with save=False, so '
+                           'it kept nothing for a backward pass')
+    grads = focal_attention_backward(grad_out, *ctx.saved_tensors,
+                                     ctx.source_rows, ctx.chunk_bytes)
+    return (*grads, None, None, None, None, None)
+
+
+focal_attention.register_autograd(_focal_backward,
+                                  setup_context=_save_for_focal_backward)
 
 
 def full_focal_attention(q: torch.Tensor,
@@ -320,17 +409,14 @@ def chunked_focal_attention(q: torch.Tensor,
                             table: torch.Tensor,
                             dropout_p: float = 0.,
                             chunk_bytes: Optional[int] = None) -> torch.Tensor:
-    """Focal attention over groups of (image, head, window), chunk by chunk.
+    """Focal attention over groups of (image, head, window), chunk by chunk
+    (:func:`focal_attention`).
 
     The groups are the rows of ``q`` flattened to (B * heads * windows),
     heads-major as in ``q``; a chunk holds ``chunk_bytes`` of attention
     logits (:func:`chunk_groups`) and gathers its own keys and values. No
-    tensor of every window's keys or biases exists at once: a chunk's bias
-    is its heads' rows of ``table`` plus its windows' rows of ``outside``.
-    With gradients on CPU the chunks run in :class:`ChunkedFocalAttention`
-    (logits and gradients stay in the cache); otherwise each chunk is one
-    :func:`attend` call (only one chunk's keys, values and bias exist at a
-    time).
+    tensor of every window's keys or biases exists at once, except the keys
+    and values kept for the backward pass when a gradient is needed.
 
     Args:
         q (Tensor): (B, heads * windows, window^2, d).
@@ -348,27 +434,17 @@ def chunked_focal_attention(q: torch.Tensor,
         Tensor: (B, heads * windows, window^2, d).
     """
     B, G, area, d = q.shape
-    heads, tokens = k.shape[1:3]
-    rows = index.view(G // heads, -1)
-    N = rows.shape[1]
-    size = chunk_groups(B * G, area * N * q.element_size(), q.device,
-                        chunk_bytes)
+    rows = index.view(G // k.shape[1], -1)
     if outside is not None:
-        outside = outside.view(-1, 1, N).to(table.dtype)
-    q = q.reshape(B * G, area, d)
-    k, v = k.reshape(-1, d), v.reshape(-1, d)
-    if torch.is_grad_enabled():
-        out = ChunkedFocalAttention.apply(q, k, v, table, rows, outside, size,
-                                          dropout_p)
-        return out.view(B, G, area, d)
-    outs = []
-    for start in range(0, B * G, size):
-        qc = q[start:start + size]
-        _, _, kc, vc, bias = chunk_operands(start, qc.shape[0], k, v, tokens,
-                                            rows, outside, table)
-        outs.append(attend(qc[None], kc[None], vc[None], bias[None],
-                           dropout_p)[0])
-    return torch.cat(outs).view(B, G, area, d)
+        outside = outside.view(rows.shape[0], 1, -1).to(table.dtype)
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES.get(q.device.type, CHUNK_BYTES_DEFAULT)
+    save = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (q, k, v, table))
+    out = focal_attention(q.reshape(B * G, area, d), k.reshape(-1, d),
+                          v.reshape(-1, d), table, rows, outside, chunk_bytes,
+                          dropout_p, save)[0]
+    return out.view(B, G, area, d)
 
 
 class FocalWindowAttention(nn.Module):
@@ -506,16 +582,13 @@ class FocalWindowAttention(nn.Module):
         ``outside`` from :func:`focal_key_index`, ``table`` (heads,
         window^2, N) in q's dtype.
 
-        Chunked (:func:`chunked_focal_attention`) in eager mode, except in
-        training off the CPU, where PyTorch's fused kernels give the bias
-        gradient (:func:`full_focal_attention`). Under ``torch.compile``
-        also the full form: the chunk loop would unroll into the graph and
-        tie it to the input size; Inductor fuses the gather and the bias
-        instead.
+        Chunked (:func:`chunked_focal_attention`), eagerly and under
+        ``torch.compile`` (one operator), except in training off the CPU,
+        where PyTorch's fused kernels give the bias gradient
+        (:func:`full_focal_attention`).
         """
         dropout_p = self.attn_drop if self.training else 0.
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled()
-                                             and q.device.type != 'cpu'):
+        if torch.is_grad_enabled() and q.device.type != 'cpu':
             return full_focal_attention(q, k, v, index, outside, table,
                                         dropout_p)
         return chunked_focal_attention(q, k, v, index, outside, table,
