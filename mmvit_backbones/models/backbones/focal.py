@@ -11,10 +11,11 @@ All key/value tokens of a window are taken by a precomputed gather from
 one source tensor (the padded map followed by the pooled map), instead of
 the reference's rolls, window partitions, concatenations and index selects
 of full maps. The attention runs in chunks of windows that gather their own
-keys and build their own bias (:func:`chunked_focal_attention`; CPU
-training through a written-out backward), so neither the keys nor the bias
-of every window exist at once; under ``torch.compile`` it is one gather and
-one ``scaled_dot_product_attention`` call (:func:`full_focal_attention`).
+keys and build their own bias, so neither the keys nor the bias of every
+window exist at once: one ``torch.library`` operator with a written-out
+backward (:func:`focal_attention`), which ``torch.compile`` keeps whole.
+Training off the CPU takes one gather and one
+``scaled_dot_product_attention`` call instead (:func:`full_focal_attention`).
 """
 import math
 from typing import List, Optional, Sequence, Tuple, Union
