@@ -147,7 +147,7 @@ def focal_key_index(
     return index, outside[None, :, None, :].to(device)
 
 
-#: Bytes of one chunk's attention logits in :func:`chunked_focal_attention`:
+#: Bytes of one chunk's attention logits in :func:`focal_attention`:
 #: on CPU a size that stays in the cache between the matmuls, the softmax
 #: and their backward; elsewhere it only bounds the memory of the gathered
 #: keys, values and biases of an inference forward.
@@ -357,6 +357,8 @@ def _focal_attention_backward_shapes(grad_out, q, table, rows, weights, keys,
 
 
 def _save_for_focal_backward(ctx, inputs, output):
+    """Autograd context of :func:`focal_attention`: its inputs and what it
+    returned for the backward."""
     q, k, _, table, rows, _, chunk_bytes, _, save = inputs
     ctx.save_for_backward(q, table, rows, *output[1:])
     # No gradient flows into the saved tensors; autograd would otherwise
@@ -367,6 +369,8 @@ def _save_for_focal_backward(ctx, inputs, output):
 
 
 def _focal_backward(ctx, grad_out, *unused):
+    """Gradients of :func:`focal_attention`'s tensor inputs (none for
+    ``rows``, ``outside`` and the settings)."""
     if grad_out is None:
         return (None, ) * 9
     if not ctx.saved:
