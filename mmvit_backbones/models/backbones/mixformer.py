@@ -25,7 +25,7 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, PreNormBlock, RelativePositionBias,
-                      attend, channel_norm, channel_norm_nhwc,
+                      attend, channel_norm, channel_norm_nhwc, crop_map,
                       pad_image_to_multiple, pad_to_multiple)
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -283,7 +283,7 @@ class MixingBlock(PreNormBlock):
         """x: (B, H, W, C) map, (H, W) = ``hw`` -> (B, H, W, C)."""
         H, W = hw
         mixed = self.attn(pad_to_multiple(self.norm1(x), *self.attn.window))
-        x = self.drop_path.add_branch(x, mixed[:, :H, :W])
+        x = self.drop_path.add_branch(x, crop_map(mixed, H, W))
         return self.drop_path.add_branch(x, self.mlp(self.norm2(x)))
 
 

@@ -9,8 +9,9 @@ from .embed import ConvEmbed, tokens_to_map
 from .mlp import Mlp
 from .norm import channel_norm, channel_norm_nhwc
 from .position import RelativePositionBias
-from .window import (crop_tokens, needs_padding, pad_image_to_multiple,
-                     pad_to_multiple, padding_key_mask, window_partition,
+from .window import (crop_map, crop_tokens, needs_padding,
+                     pad_image_to_multiple, pad_to_multiple,
+                     padding_key_mask, padding_to_multiple, window_partition,
                      window_reverse)
 from .window_attention import ShiftedWindowAttention
 
@@ -19,8 +20,9 @@ __all__ = [
     'split_heads', 'PreNormBlock', 'DepthwiseConv2d', 'DropPath',
     'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp',
     'channel_norm', 'channel_norm_nhwc',
-    'RelativePositionBias', 'crop_tokens', 'needs_padding',
+    'RelativePositionBias', 'crop_map', 'crop_tokens', 'needs_padding',
     'pad_image_to_multiple', 'pad_to_multiple', 'padding_key_mask',
+    'padding_to_multiple',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention',
     'size_cache'
 ]

@@ -19,12 +19,24 @@ def needs_padding(*pads: int) -> bool:
     return torch.compiler.is_compiling() or any(pad != 0 for pad in pads)
 
 
+def padding_to_multiple(size: int, multiple: int) -> int:
+    """Amount that pads ``size`` up to a multiple of ``multiple``.
+
+    Written as ``multiple * ceil(size / multiple) - size`` rather than
+    ``-size % multiple``: traced with a symbolic size, the padded size is
+    then ``multiple * floor((size + multiple - 1) / multiple)``, which the
+    strided layers after it divide exactly; a remainder term instead nests
+    into every later size and slows Dynamo's symbolic reasoning to minutes.
+    """
+    return (size + multiple - 1) // multiple * multiple - size
+
+
 def pad_to_multiple(x: torch.Tensor, multiple_h: int,
                     multiple_w: int) -> torch.Tensor:
     """Zero-pad (B, H, W, C) at the bottom/right to multiples of the sizes."""
     H, W = x.shape[1:3]
-    pad_h = -H % multiple_h
-    pad_w = -W % multiple_w
+    pad_h = padding_to_multiple(H, multiple_h)
+    pad_w = padding_to_multiple(W, multiple_w)
     if needs_padding(pad_h, pad_w):
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     return x
@@ -35,7 +47,8 @@ def pad_image_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     multiples of ``multiple`` (a strided patch embedding then covers every
     pixel)."""
     H, W = x.shape[2:]
-    pad_h, pad_w = -H % multiple, -W % multiple
+    pad_h = padding_to_multiple(H, multiple)
+    pad_w = padding_to_multiple(W, multiple)
     if needs_padding(pad_h, pad_w):
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
@@ -54,6 +67,19 @@ def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     if needs_padding(Hp - H, Wp - W):
         x = x[:, :H, :W].clone(memory_format=torch.contiguous_format)
     return x.reshape(B, H * W, C)
+
+
+def crop_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """Top-left (H, W) part of a padded (B, Hp, Wp, C) map.
+
+    A view in eager mode. Traced by ``torch.compile`` it is a contiguous
+    copy, as in :func:`crop_tokens`: whether the view is contiguous would
+    otherwise be a guard on the size (Hp == H, Wp == W).
+    """
+    x = x[:, :H, :W]
+    if torch.compiler.is_compiling():
+        x = x.clone(memory_format=torch.contiguous_format)
+    return x
 
 
 def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
