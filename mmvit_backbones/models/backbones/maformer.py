@@ -18,7 +18,8 @@ from torch import nn
 from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
                       ShiftedWindowAttention, attend, merge_heads,
-                      needs_padding, padding_key_mask, tokens_to_map)
+                      needs_padding, padding_key_mask, padding_to_multiple,
+                      tokens_to_map)
 from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -87,7 +88,7 @@ class CrossShapedWindowAttention(nn.Module):
         """
         B, H, W, _, C = qkv.shape
         sw = self.stripe_width
-        pad = -H % sw
+        pad = padding_to_multiple(H, sw)
         padded_rows = needs_padding(pad)
         if padded_rows:
             # Not F.pad: padding by zero clones the strides of its input

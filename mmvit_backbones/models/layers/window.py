@@ -54,6 +54,19 @@ def pad_image_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return x
 
 
+def crop_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """Top-left (H, W) part of a padded (B, Hp, Wp, C) map.
+
+    A view in eager mode. Traced by ``torch.compile`` it is a contiguous
+    copy: whether the view is contiguous would otherwise be a guard on the
+    size (Hp == H, Wp == W).
+    """
+    x = x[:, :H, :W]
+    if torch.compiler.is_compiling():
+        x = x.clone(memory_format=torch.contiguous_format)
+    return x
+
+
 def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """Top-left (H, W) part of a padded (B, Hp, Wp, C) map, as tokens
     (B, H * W, C).
@@ -63,23 +76,8 @@ def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     whether the crop can be viewed as tokens (a guard on the size, and a
     recompilation, for each outcome).
     """
-    B, Hp, Wp, C = x.shape
-    if needs_padding(Hp - H, Wp - W):
-        x = x[:, :H, :W].clone(memory_format=torch.contiguous_format)
-    return x.reshape(B, H * W, C)
-
-
-def crop_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-    """Top-left (H, W) part of a padded (B, Hp, Wp, C) map.
-
-    A view in eager mode. Traced by ``torch.compile`` it is a contiguous
-    copy, as in :func:`crop_tokens`: whether the view is contiguous would
-    otherwise be a guard on the size (Hp == H, Wp == W).
-    """
-    x = x[:, :H, :W]
-    if torch.compiler.is_compiling():
-        x = x.clone(memory_format=torch.contiguous_format)
-    return x
+    B, _, _, C = x.shape
+    return crop_map(x, H, W).reshape(B, H * W, C)
 
 
 def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
