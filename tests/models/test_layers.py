@@ -5,11 +5,13 @@ import pkgutil
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.profiler import profile
 
 import mmvit_backbones.models
 from mmvit_backbones.models.layers import (DropPath, PreNormBlock, attend,
-                                           padding_key_mask, size_cache)
+                                           padding_key_mask, patch_linear,
+                                           size_cache)
 from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
 from mmvit_backbones.models.layers.dynamic_position_bias import \
     relative_offsets
@@ -195,3 +197,39 @@ def test_a_mask_first_built_in_inference_mode_serves_autograd():
     logits = torch.zeros(4, 1, 1, 16, requires_grad=True)
     (logits + padding_key_mask(*size_args)).softmax(-1).sum().backward()
     assert logits.grad is not None
+
+
+@pytest.mark.parametrize('in_channels,stride,size', [(3, 4, (8, 12)),
+                                                     (6, 2, (6, 4)),
+                                                     (5, 1, (3, 2))])
+def test_patch_linear_equals_the_convolution(in_channels, stride, size):
+    """Values and gradients (input, weight, bias) of the convolution, for a
+    channels-last view and a contiguous (B, H, W, C) map."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_channels, 7, stride, stride).double()
+    image = torch.randn(2, in_channels, *size, dtype=torch.float64)
+    for nhwc in (image.permute(0, 2, 3, 1),
+                 image.permute(0, 2, 3, 1).contiguous()):
+        grads = []
+        for fn in (lambda x: conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1),
+                   lambda x: patch_linear(x, conv)):
+            x = nhwc.detach().requires_grad_()
+            conv.zero_grad()
+            out = fn(x)
+            out.backward(torch.linspace(-1, 1, out.numel(),
+                                        dtype=out.dtype).view(out.shape))
+            grads.append((out.detach(), x.grad, conv.weight.grad.clone(),
+                          conv.bias.grad.clone()))
+        assert grads[0][0].shape == (2, size[0] // stride,
+                                     size[1] // stride, 7)
+        for a, b in zip(*grads):
+            torch.testing.assert_close(b, a)
+
+
+@pytest.mark.parametrize('conv', [
+    nn.Conv2d(3, 4, 3, 2), nn.Conv2d(3, 4, 2, 2, padding=1),
+    nn.Conv2d(4, 4, 2, 2, groups=2), nn.Conv2d(3, 4, (2, 4), (2, 4))
+])
+def test_patch_linear_refuses_overlapping_or_padded_kernels(conv):
+    with pytest.raises(ValueError, match='kernel equals its stride'):
+        patch_linear(torch.randn(1, 8, 8, conv.in_channels), conv)

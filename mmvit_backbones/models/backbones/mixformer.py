@@ -26,7 +26,7 @@ from torch import nn
 
 from ..layers import (DepthwiseConv2d, PreNormBlock, RelativePositionBias,
                       attend, channel_norm, channel_norm_nhwc, crop_map,
-                      pad_image_to_multiple, pad_to_multiple)
+                      pad_image_to_multiple, pad_to_multiple, patch_linear)
 from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
@@ -37,10 +37,11 @@ class ConvStem(nn.Module):
     """Convolutional stem (stride 4) of the spec.
 
     Three Conv3x3 + norm + GELU (the first with stride 2, C/2 channels),
-    then a 2x2 stride-2 convolution to C channels and a LayerNorm of the
-    tokens. As in the reference, the image is first zero-padded at the
-    bottom/right to a multiple of 4, so the output is ceil(H / 4) x
-    ceil(W / 4) for any input.
+    then a 2x2 stride-2 convolution to C channels (run as a linear layer on
+    the patches, :func:`patch_linear`) and a LayerNorm of the tokens. As in
+    the reference, the image is first zero-padded at the bottom/right to a
+    multiple of 4, so the output is ceil(H / 4) x ceil(W / 4) for any
+    input.
 
     Args:
         in_channels (int): Image channels.
@@ -67,13 +68,13 @@ class ConvStem(nn.Module):
         x = pad_image_to_multiple(x, 4)
         for conv, norm in zip(self.convs, self.norms):
             x = self.act(channel_norm(norm, conv(x)))
-        x = self.norm(self.proj(x).permute(0, 2, 3, 1))
+        x = self.norm(patch_linear(x.permute(0, 2, 3, 1), self.proj))
         return x, tuple(x.shape[1:3])
 
 
 class ConvMerging(nn.Module):
     """Patch merging: norm (BatchNorm in the spec), then a 2x2 stride-2
-    convolution to ``out_channels``.
+    convolution to ``out_channels`` (:func:`patch_linear`).
 
     The normalised map is zero-padded to even sides, so the output is
     ceil(H / 2) x ceil(W / 2).
@@ -96,7 +97,7 @@ class ConvMerging(nn.Module):
         C_out) and (H', W') = (ceil(H / 2), ceil(W / 2))."""
         x = pad_to_multiple(channel_norm_nhwc(self.norm, x.permute(0, 2, 3,
                                                                    1)), 2, 2)
-        x = self.reduction(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = patch_linear(x, self.reduction)
         return x, tuple(x.shape[1:3])
 
 
