@@ -143,8 +143,8 @@ def test_focal_key_set_matches_rolls_and_unfold(padded, focal_window, ring):
     if outside is None:
         assert inside.all()
     else:
-        assert torch.equal(outside[0, :, 0, n_fine:] == 0, inside)
-        assert (outside[0, :, 0, :n_fine] == 0).all()
+        assert outside.shape == (1, ph * pw, 1, focal_window**2)
+        assert torch.equal(outside[0, :, 0] == 0, inside)
 
 
 # ------------------------------- attention against an explicit reference
@@ -250,8 +250,10 @@ def full_reference(q, k, v, index, outside, table):
     k = k.index_select(2, index).view(B, G, -1, d)
     v = v.index_select(2, index).view(B, G, -1, d)
     bias = table[:, None]
-    if outside is not None:
-        bias = bias + outside
+    if outside is not None:  # over the last (pooled) keys
+        pooled = outside.shape[-1]
+        bias = torch.cat([bias[..., :-pooled].expand(-1, G // heads, -1, -1),
+                          bias[..., -pooled:] + outside], -1)
     bias = bias.expand(-1, G // heads, -1, -1).reshape(G, area, -1)
     logits = q @ k.transpose(-2, -1) / d**0.5 + bias
     return logits.softmax(-1) @ v
@@ -303,8 +305,9 @@ def test_chunks_give_outside_keys_no_weight_and_no_gradient():
     out = chunked_focal_attention(q, k, v, index, outside, table,
                                   chunk_bytes=7 * 49 * 8 * 49)
     out.sum().backward()
-    windows = outside.shape[1]
-    masked = torch.isinf(outside.view(windows, -1))  # (windows, keys)
+    windows, pooled = outside.shape[1], outside.shape[-1]
+    masked = torch.isinf(F.pad(outside.view(windows, -1),
+                               (table.shape[-1] - pooled, 0)))  # (windows, N)
     assert masked.all(0).any()  # slots outside the map in every window
     assert (table.grad[:, :, masked.all(0)] == 0).all()
     with torch.no_grad():

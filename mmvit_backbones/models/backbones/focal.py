@@ -30,7 +30,7 @@ from torch import nn
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
                       crop_tokens, pad_image_to_multiple, pad_to_multiple,
-                      size_cache)
+                      patch_linear, size_cache)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -118,8 +118,9 @@ def focal_key_index(
     Returns:
         tuple: ``index`` (num_windows * N,) int64 rows of the source, N
         keys per window, windows row-major; ``outside`` (1, num_windows, 1,
-        N) float, -inf on pooled keys outside the pooled map (their index is
-        0), 0 elsewhere, or None when no key is outside. Cached
+        focal_window^2) float for the last focal_window^2 keys (the pooled
+        ones), -inf where the pooled key is outside the pooled map (its index
+        is 0), 0 elsewhere, or None when no key is outside. Cached
         (:mod:`..layers.cache`); never modify the results in place.
     """
     Hp, Wp = padded
@@ -142,8 +143,8 @@ def focal_key_index(
     index = torch.cat([fine, pooled], 1).flatten().to(device)
     if focal_window == 1:  # the only region with no key outside the map
         return index, None
-    outside = torch.zeros(ph * pw, fine.shape[1] + focal_window**2)
-    outside[:, fine.shape[1]:].masked_fill_(~inside, float('-inf'))
+    outside = torch.zeros(ph * pw, focal_window**2)
+    outside.masked_fill_(~inside, float('-inf'))
     return index, outside[None, :, None, :].to(device)
 
 
@@ -181,21 +182,20 @@ def chunk_keys(start: int, size: int, rows: torch.Tensor, heads: int,
     return image_head % heads, window, keys.flatten()
 
 
-def chunk_bias(start: int, size: int, rows: torch.Tensor,
-               outside: Optional[torch.Tensor], table: torch.Tensor,
-               tokens: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bias and key rows of the groups ``start .. start + size - 1``.
+def write_chunk_bias(logits: torch.Tensor, head: torch.Tensor,
+                     window: torch.Tensor, outside: Optional[torch.Tensor],
+                     table: torch.Tensor) -> torch.Tensor:
+    """Write the bias of a chunk's groups into ``logits`` (size, L, N): the
+    heads' rows of ``table`` (heads, L, N), plus on the last P keys the
+    windows' rows of ``outside`` (windows, 1, P) unless it is None.
 
-    rows (windows, N); outside (windows, 1, N) or None; table (heads,
-    window^2, N). Returns the groups' heads (size,) and key rows (size * N,)
-    (:func:`chunk_keys`) and their bias (size, window^2, N): the heads' rows
-    of ``table`` plus the windows' rows of ``outside``.
+    Written in place so that the logits' ``baddbmm_`` adds to it without a
+    copy of the bias, and the mask only touches the pooled keys it covers.
     """
-    head, window, keys = chunk_keys(start, size, rows, table.shape[0], tokens)
-    bias = table.index_select(0, head)
+    torch.index_select(table, 0, head, out=logits)
     if outside is not None:
-        bias = bias + outside.index_select(0, window)
-    return head, keys, bias
+        logits[:, :, -outside.shape[-1]:].add_(outside.index_select(0, window))
+    return logits
 
 
 def _fresh_empty(q: torch.Tensor, count: int) -> List[torch.Tensor]:
@@ -221,18 +221,19 @@ def focal_attention(
     tie the graph to the input size.
 
     Each chunk of ``chunk_bytes`` of logits (:func:`chunk_groups`) gathers
-    its keys and values from the sources and builds its bias
-    (:func:`chunk_bias`); with ``save`` it computes its logits with one
-    ``baddbmm`` (scale and bias folded in), softmax and ``bmm``, otherwise
-    one :func:`attend` call (fused kernel). Its logits stay in the CPU's
-    cache between these steps.
+    its keys and values from the sources and writes its bias
+    (:func:`write_chunk_bias`); with ``save`` it adds q k^T / sqrt(d) to the
+    bias in place (``baddbmm_``), takes the softmax in place and a ``bmm``,
+    otherwise one :func:`attend` call (fused kernel). Its logits stay in the
+    CPU's cache between these steps.
 
     Args:
         q (Tensor): (G, L, d), G = B * heads * windows groups, heads-major.
         k, v (Tensor): (B * heads * tokens, d) sources.
         table (Tensor): (heads, L, N) bias of every window's keys.
         rows (Tensor): (windows, N) source rows of a window's keys.
-        outside (Tensor, optional): (windows, 1, N) -inf / 0, or None.
+        outside (Tensor, optional): (windows, 1, P) -inf / 0 on the last P
+            (pooled) keys, or None.
         chunk_bytes (int): Bytes of logits per chunk.
         dropout_p (float): Dropout on the attention weights.
         save (bool): Also return what the backward needs.
@@ -254,24 +255,29 @@ def focal_attention(
         keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
     else:
         weights, keys, values, keep = _fresh_empty(q, 4)
+        bias = q.new_empty(size, L, N)
     with torch.autocast(q.device.type, enabled=False):
         for start in range(0, G, size):
             stop = min(start + size, G)
-            _, key_rows, bias = chunk_bias(start, stop - start, rows, outside,
-                                           table, tokens)
+            head, window, key_rows = chunk_keys(start, stop - start, rows,
+                                                table.shape[0], tokens)
             if not save:
                 kc = k.index_select(0, key_rows).view(-1, N, d)
                 vc = v.index_select(0, key_rows).view(-1, N, d)
+                chunk_bias = write_chunk_bias(bias[:stop - start], head,
+                                              window, outside, table)
                 out[start:stop] = attend(q[None, start:stop], kc[None],
-                                         vc[None], bias[None], dropout_p)[0]
+                                         vc[None], chunk_bias[None],
+                                         dropout_p)[0]
                 continue
             kc, vc = keys[start:stop], values[start:stop]
             torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
             torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
-            chunk_weights = weights[start:stop]
-            torch._softmax(
-                torch.baddbmm(bias, q[start:stop], kc.transpose(1, 2),
-                              alpha=d**-0.5), -1, False, out=chunk_weights)
+            chunk_weights = write_chunk_bias(weights[start:stop], head,
+                                             window, outside, table)
+            chunk_weights.baddbmm_(q[start:stop], kc.transpose(1, 2),
+                                   alpha=d**-0.5)
+            torch._softmax(chunk_weights, -1, False, out=chunk_weights)
             if dropout_p:
                 mask = keep[start:stop].bernoulli_(1 - dropout_p)
                 chunk_weights = chunk_weights * mask.div_(1 - dropout_p)
@@ -339,13 +345,14 @@ def focal_attention_backward(
             grad_logits = torch._softmax_backward_data(
                 grad_weights, chunk_weights, -1, chunk_weights.dtype)
             torch.bmm(grad_logits, keys[start:stop], out=grad_q[start:stop])
+            # Scaled once at the end: index_add_ with alpha takes a path
+            # about 4x slower on CPU.
             grad_k.index_add_(
                 0, key_rows,
                 torch.bmm(grad_logits.transpose(1, 2),
-                          q[start:stop]).flatten(0, 1),
-                alpha=scale)
+                          q[start:stop]).flatten(0, 1))
             grad_table.index_add_(0, head, grad_logits)
-    return grad_q.mul_(scale), grad_k, grad_v, grad_table
+    return grad_q.mul_(scale), grad_k.mul_(scale), grad_v, grad_table
 
 
 @focal_attention_backward.register_fake
@@ -400,7 +407,8 @@ def full_focal_attention(q: torch.Tensor,
     v = v.index_select(2, index).view(B, G, -1, d)
     bias = table[:, None]
     if outside is not None:
-        bias = bias + outside.to(table.dtype)
+        bias = bias + F.pad(outside.to(table.dtype),
+                            (k.shape[2] - outside.shape[-1], 0))
     bias = bias.expand(-1, G // table.shape[0], -1,
                        -1).reshape(G, area, k.shape[2])
     return attend(q, k, v, bias, dropout_p)
@@ -428,7 +436,8 @@ def chunked_focal_attention(q: torch.Tensor,
         k, v (Tensor): (B, heads, tokens, d) sources (padded map then pooled
             tokens), contiguous.
         index (Tensor): (windows * N,) source rows, :func:`focal_key_index`.
-        outside (Tensor, optional): (1, windows, 1, N) -inf / 0 mask, or None.
+        outside (Tensor, optional): (1, windows, 1, P) -inf / 0 mask of the
+            last P (pooled) keys, or None.
         table (Tensor): (heads, window^2, N) bias of every window's keys, in
             q's dtype.
         dropout_p (float): Dropout on the attention weights.
@@ -650,6 +659,8 @@ class FocalPatchEmbed(nn.Module):
     The input is first zero-padded at the bottom/right to a multiple of the
     stride, so the output is ceil(H / stride) x ceil(W / stride) for any
     size (nothing is padded when the size is a multiple of the stride).
+    A kernel equal to its stride (all but the conv-stem variants) runs as a
+    linear layer on the patches (:func:`patch_linear`).
 
     Args:
         in_channels (int): Input channels.
@@ -671,11 +682,17 @@ class FocalPatchEmbed(nn.Module):
         self.stride = stride
         self.projection = nn.Conv2d(in_channels, embed_dims, kernel_size,
                                     stride, padding)
+        self.patchwise = kernel_size == stride and padding == 0
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
-        x = self.projection(pad_image_to_multiple(x, self.stride))
+        x = pad_image_to_multiple(x, self.stride)
+        if self.patchwise:
+            x = patch_linear(x.permute(0, 2, 3, 1), self.projection)
+            hw = tuple(x.shape[1:3])
+            return self.norm(x.flatten(1, 2)), hw
+        x = self.projection(x)
         hw = tuple(x.shape[2:])
         return self.norm(x.flatten(2).transpose(1, 2)), hw
 
