@@ -19,7 +19,8 @@ from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
                       attend, crop_tokens, needs_padding,
-                      pad_image_to_multiple, size_cache, tokens_to_map)
+                      pad_image_to_multiple, patch_linear, size_cache,
+                      tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -366,16 +367,23 @@ class CrossScaleEmbedding(nn.Module):
             x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = pad_image_to_multiple(x, self.stride)
         x = torch.cat([self._project(proj, x) for proj in self.projections],
-                      dim=1)
-        hw = tuple(x.shape[2:])
-        x = x.flatten(2).transpose(1, 2)
+                      dim=-1)
+        hw = tuple(x.shape[1:3])
+        x = x.flatten(1, 2)
         return (x if self.norm_first else self.norm(x)), hw
 
     @staticmethod
     def _project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        """One kernel's output, channels-last (B, H', W', C_k): a kernel
+        equal to the stride as :func:`patch_linear`, a kernel of 4 strides
+        or more as :func:`space_to_depth_conv`."""
+        if conv.kernel_size[0] == conv.stride[0]:
+            return patch_linear(x.permute(0, 2, 3, 1), conv)
         if conv.kernel_size[0] >= 4 * conv.stride[0]:
-            return space_to_depth_conv(x, conv)
-        return conv(x)
+            x = space_to_depth_conv(x, conv)
+        else:
+            x = conv(x)
+        return x.permute(0, 2, 3, 1)
 
 
 class CrossFormerBlock(PreNormBlock):
