@@ -206,11 +206,10 @@ def _fresh_empty(q: torch.Tensor, count: int) -> List[torch.Tensor]:
 
 @torch.library.custom_op('mmvit_backbones::focal_attention', mutates_args=())
 def focal_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
-    rows: torch.Tensor, outside: Optional[torch.Tensor], chunk_bytes: int,
-    dropout_p: float, save: bool
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-           torch.Tensor]:
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+        table: torch.Tensor, rows: torch.Tensor,
+        outside: Optional[torch.Tensor], chunk_bytes: int, dropout_p: float,
+        save: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """softmax(q k^T / sqrt(d) + bias) v over groups of (image, head,
     window), chunk by chunk (eq. 3).
 
@@ -221,11 +220,12 @@ def focal_attention(
     tie the graph to the input size.
 
     Each chunk of ``chunk_bytes`` of logits (:func:`chunk_groups`) gathers
-    its keys and values from the sources and writes its bias
-    (:func:`write_chunk_bias`); with ``save`` it adds q k^T / sqrt(d) to the
-    bias in place (``baddbmm_``), takes the softmax in place and a ``bmm``,
-    otherwise one :func:`attend` call (fused kernel). Its logits stay in the
-    CPU's cache between these steps.
+    its keys and values from the sources into buffers reused by every chunk
+    and writes its bias (:func:`write_chunk_bias`); with ``save`` it adds
+    q k^T / sqrt(d) to the bias in place (``baddbmm_``), takes the softmax
+    in place and a ``bmm``, otherwise one :func:`attend` call (fused
+    kernel). Its logits and keys stay in the CPU's cache between these
+    steps.
 
     Args:
         q (Tensor): (G, L, d), G = B * heads * windows groups, heads-major.
@@ -236,43 +236,41 @@ def focal_attention(
             (pooled) keys, or None.
         chunk_bytes (int): Bytes of logits per chunk.
         dropout_p (float): Dropout on the attention weights.
-        save (bool): Also return what the backward needs.
+        save (bool): Also return what the backward needs besides the
+            inputs.
 
     Returns:
         tuple: the output (G, L, d); with ``save`` the attention weights
-        before dropout (G, L, N), the gathered keys and values (G, N, d) and
-        the dropout's scaled keep mask (G, L, N; empty without dropout),
-        without it four empty tensors.
+        before dropout (G, L, N) and the dropout's scaled keep mask (G, L,
+        N; empty without dropout), without it two empty tensors.
     """
     G, L, d = q.shape
     N = rows.shape[1]
     tokens = k.shape[0] // (G // rows.shape[0])
     size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
     out = torch.empty_like(q)
+    keys, values = q.new_empty(size, N, d), q.new_empty(size, N, d)
     if save:
-        weights, keys, values = (q.new_empty(G, L, N), q.new_empty(G, N, d),
-                                 q.new_empty(G, N, d))
+        weights = q.new_empty(G, L, N)
         keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
     else:
-        weights, keys, values, keep = _fresh_empty(q, 4)
+        weights, keep = _fresh_empty(q, 2)
         bias = q.new_empty(size, L, N)
     with torch.autocast(q.device.type, enabled=False):
         for start in range(0, G, size):
             stop = min(start + size, G)
             head, window, key_rows = chunk_keys(start, stop - start, rows,
                                                 table.shape[0], tokens)
+            kc, vc = keys[:stop - start], values[:stop - start]
+            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
+            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
             if not save:
-                kc = k.index_select(0, key_rows).view(-1, N, d)
-                vc = v.index_select(0, key_rows).view(-1, N, d)
                 chunk_bias = write_chunk_bias(bias[:stop - start], head,
                                               window, outside, table)
                 out[start:stop] = attend(q[None, start:stop], kc[None],
                                          vc[None], chunk_bias[None],
                                          dropout_p)[0]
                 continue
-            kc, vc = keys[start:stop], values[start:stop]
-            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
-            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
             chunk_weights = write_chunk_bias(weights[start:stop], head,
                                              window, outside, table)
             chunk_weights.baddbmm_(q[start:stop], kc.transpose(1, 2),
@@ -282,60 +280,64 @@ def focal_attention(
                 mask = keep[start:stop].bernoulli_(1 - dropout_p)
                 chunk_weights = chunk_weights * mask.div_(1 - dropout_p)
             torch.bmm(chunk_weights, vc, out=out[start:stop])
-    return out, weights, keys, values, keep
+    return out, weights, keep
 
 
 @focal_attention.register_fake
 def _focal_attention_shapes(q, k, v, table, rows, outside, chunk_bytes,
                             dropout_p, save):
     if not save:
-        return (torch.empty_like(q), *_fresh_empty(q, 4))
+        return (torch.empty_like(q), *_fresh_empty(q, 2))
     G, L, d = q.shape
     N = rows.shape[1]
     keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
-    return (torch.empty_like(q), q.new_empty(G, L, N), q.new_empty(G, N, d),
-            q.new_empty(G, N, d), keep)
+    return torch.empty_like(q), q.new_empty(G, L, N), keep
 
 
 @torch.library.custom_op('mmvit_backbones::focal_attention_backward',
                          mutates_args=())
 def focal_attention_backward(
-    grad_out: torch.Tensor, q: torch.Tensor, table: torch.Tensor,
-    rows: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor,
-    values: torch.Tensor, keep: torch.Tensor, source_rows: int,
-    chunk_bytes: int
+    grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+    v: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
+    weights: torch.Tensor, keep: torch.Tensor, chunk_bytes: int
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of q, k, v and the table for :func:`focal_attention`,
-    from what it saved, chunk by chunk.
+    from its inputs and the attention weights it saved, chunk by chunk.
 
     The arithmetic is PyTorch's: the same four matmuls and
     ``_softmax_backward_data`` as autograd through the explicit attention.
-    A chunk's key, value and bias gradients are added straight into those
-    of the (``source_rows``, d) sources and of the table (``index_add_``),
-    so no gradient of every window's keys is formed.
+    A chunk gathers its keys and values again (into buffers reused by every
+    chunk: cheaper on CPU than keeping every window's keys from the forward
+    in fresh memory) and adds its key, value and bias gradients straight
+    into those of the sources and of the table (``index_add_``), so no
+    gradient of every window's keys is formed.
 
     Returns:
-        tuple: gradients of q (G, L, d), k and v (source_rows, d) and the
-        table (heads, L, N).
+        tuple: gradients of q (G, L, d), k and v (B * heads * tokens, d) and
+        the table (heads, L, N).
     """
     G, L, d = q.shape
     N = rows.shape[1]
-    tokens = source_rows // (G // rows.shape[0])
+    tokens = k.shape[0] // (G // rows.shape[0])
     size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
     scale = d**-0.5
     grad_q = torch.empty_like(q)
-    grad_k, grad_v = q.new_zeros(source_rows, d), q.new_zeros(source_rows, d)
+    grad_k, grad_v = torch.zeros_like(k), torch.zeros_like(v)
     grad_table = torch.zeros_like(table)
+    keys, values = q.new_empty(size, N, d), q.new_empty(size, N, d)
     dropout = keep.numel() > 0
     with torch.autocast(q.device.type, enabled=False):
         for start in range(0, G, size):
             stop = min(start + size, G)
             head, _, key_rows = chunk_keys(start, stop - start, rows,
                                            table.shape[0], tokens)
+            kc, vc = keys[:stop - start], values[:stop - start]
+            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
+            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
             go = grad_out[start:stop]
             chunk_weights = weights[start:stop]
             dropped = chunk_weights
-            grad_weights = torch.bmm(go, values[start:stop].transpose(1, 2))
+            grad_weights = torch.bmm(go, vc.transpose(1, 2))
             if dropout:
                 dropped = chunk_weights * keep[start:stop]
                 grad_weights = grad_weights * keep[start:stop]
@@ -344,7 +346,7 @@ def focal_attention_backward(
                 torch.bmm(dropped.transpose(1, 2), go).flatten(0, 1))
             grad_logits = torch._softmax_backward_data(
                 grad_weights, chunk_weights, -1, chunk_weights.dtype)
-            torch.bmm(grad_logits, keys[start:stop], out=grad_q[start:stop])
+            torch.bmm(grad_logits, kc, out=grad_q[start:stop])
             # Scaled once at the end: index_add_ with alpha takes a path
             # about 4x slower on CPU.
             grad_k.index_add_(
@@ -356,23 +358,22 @@ def focal_attention_backward(
 
 
 @focal_attention_backward.register_fake
-def _focal_attention_backward_shapes(grad_out, q, table, rows, weights, keys,
-                                     values, keep, source_rows, chunk_bytes):
-    d = q.shape[-1]
-    return (torch.empty_like(q), q.new_empty(source_rows, d),
-            q.new_empty(source_rows, d), torch.empty_like(table))
+def _focal_attention_backward_shapes(grad_out, q, k, v, table, rows, weights,
+                                     keep, chunk_bytes):
+    return (torch.empty_like(q), torch.empty_like(k), torch.empty_like(v),
+            torch.empty_like(table))
 
 
 def _save_for_focal_backward(ctx, inputs, output):
-    """Autograd context of :func:`focal_attention`: its inputs and what it
-    returned for the backward."""
-    q, k, _, table, rows, _, chunk_bytes, _, save = inputs
-    ctx.save_for_backward(q, table, rows, *output[1:])
+    """Autograd context of :func:`focal_attention`: its inputs and the
+    weights and dropout mask it returned for the backward."""
+    q, k, v, table, rows, _, chunk_bytes, _, save = inputs
+    ctx.save_for_backward(q, k, v, table, rows, *output[1:])
     # No gradient flows into the saved tensors; autograd would otherwise
     # fill a zero gradient for each, as large as the logits.
     ctx.mark_non_differentiable(*output[1:])
     ctx.set_materialize_grads(False)
-    ctx.source_rows, ctx.chunk_bytes, ctx.saved = k.shape[0], chunk_bytes, save
+    ctx.chunk_bytes, ctx.saved = chunk_bytes, save
 
 
 def _focal_backward(ctx, grad_out, *unused):
@@ -384,7 +385,7 @@ def _focal_backward(ctx, grad_out, *unused):
         raise RuntimeError('focal_attention was called with save=False, so '
                            'it kept nothing for a backward pass')
     grads = focal_attention_backward(grad_out, *ctx.saved_tensors,
-                                     ctx.source_rows, ctx.chunk_bytes)
+                                     ctx.chunk_bytes)
     return (*grads, None, None, None, None, None)
 
 
@@ -427,9 +428,9 @@ def chunked_focal_attention(q: torch.Tensor,
 
     The groups are the rows of ``q`` flattened to (B * heads * windows),
     heads-major as in ``q``; a chunk holds ``chunk_bytes`` of attention
-    logits (:func:`chunk_groups`) and gathers its own keys and values. No
-    tensor of every window's keys or biases exists at once, except the keys
-    and values kept for the backward pass when a gradient is needed.
+    logits (:func:`chunk_groups`) and gathers its own keys and values (the
+    backward gathers them again). No tensor of every window's keys or
+    biases exists at once.
 
     Args:
         q (Tensor): (B, heads * windows, window^2, d).
