@@ -18,7 +18,7 @@ Training off the CPU takes one gather and one
 ``scaled_dot_product_attention`` call instead (:func:`full_focal_attention`).
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -198,18 +198,31 @@ def write_chunk_bias(logits: torch.Tensor, head: torch.Tensor,
     return logits
 
 
-def _fresh_empty(q: torch.Tensor, count: int) -> List[torch.Tensor]:
-    """``count`` distinct empty tensors like ``q`` (an operator's outputs
-    may not alias each other)."""
-    return [q.new_empty(0) for _ in range(count)]
+def chunk_weights(weights: torch.Tensor, q: torch.Tensor, keys: torch.Tensor,
+                  head: torch.Tensor, window: torch.Tensor,
+                  outside: Optional[torch.Tensor],
+                  table: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + bias) of a chunk's groups, written into
+    ``weights`` (size, L, N) and returned: q (size, L, d), keys (size, N,
+    d), ``head`` and ``window`` of each group for :func:`write_chunk_bias`.
+
+    The bias is written first and ``baddbmm_`` adds q k^T to it in place
+    (no copy of the bias, which ``baddbmm`` with a separate bias makes);
+    the softmax is taken in place. The forward and the backward of
+    :func:`focal_attention` both call this, so the backward's weights are
+    the forward's, bit for bit.
+    """
+    write_chunk_bias(weights, head, window, outside, table)
+    weights.baddbmm_(q, keys.transpose(1, 2), alpha=q.shape[-1]**-0.5)
+    return torch._softmax(weights, -1, False, out=weights)
 
 
 @torch.library.custom_op('mmvit_backbones::focal_attention', mutates_args=())
-def focal_attention(
-        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-        table: torch.Tensor, rows: torch.Tensor,
-        outside: Optional[torch.Tensor], chunk_bytes: int, dropout_p: float,
-        save: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def focal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    table: torch.Tensor, rows: torch.Tensor,
+                    outside: Optional[torch.Tensor], chunk_bytes: int,
+                    dropout_p: float,
+                    save: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     """softmax(q k^T / sqrt(d) + bias) v over groups of (image, head,
     window), chunk by chunk (eq. 3).
 
@@ -220,12 +233,15 @@ def focal_attention(
     tie the graph to the input size.
 
     Each chunk of ``chunk_bytes`` of logits (:func:`chunk_groups`) gathers
-    its keys and values from the sources into buffers reused by every chunk
-    and writes its bias (:func:`write_chunk_bias`); with ``save`` it adds
-    q k^T / sqrt(d) to the bias in place (``baddbmm_``), takes the softmax
-    in place and a ``bmm``, otherwise one :func:`attend` call (fused
-    kernel). Its logits and keys stay in the CPU's cache between these
-    steps.
+    its keys and values from the sources into buffers that every chunk
+    reuses. Without ``save`` it writes its bias (:func:`write_chunk_bias`)
+    and makes one :func:`attend` call (fused kernel); with ``save`` (a
+    backward will follow) it computes its attention weights in a reused
+    buffer (:func:`chunk_weights`) and one ``bmm``. Nothing of the
+    attention is kept for the backward, which recomputes the weights: on
+    CPU that is cheaper than writing every window's weights (and keys) to
+    fresh memory and reading them back. A chunk's logits and keys stay in
+    the CPU's cache between these steps.
 
     Args:
         q (Tensor): (G, L, d), G = B * heads * windows groups, heads-major.
@@ -236,13 +252,12 @@ def focal_attention(
             (pooled) keys, or None.
         chunk_bytes (int): Bytes of logits per chunk.
         dropout_p (float): Dropout on the attention weights.
-        save (bool): Also return what the backward needs besides the
-            inputs.
+        save (bool): A backward will follow: explicit weights, and the
+            dropout mask returned.
 
     Returns:
-        tuple: the output (G, L, d); with ``save`` the attention weights
-        before dropout (G, L, N) and the dropout's scaled keep mask (G, L,
-        N; empty without dropout), without it two empty tensors.
+        tuple: the output (G, L, d) and, with ``save`` and dropout, the
+        dropout's scaled keep mask (G, L, N), otherwise an empty tensor.
     """
     G, L, d = q.shape
     N = rows.shape[1]
@@ -250,12 +265,8 @@ def focal_attention(
     size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
     out = torch.empty_like(q)
     keys, values = q.new_empty(size, N, d), q.new_empty(size, N, d)
-    if save:
-        weights = q.new_empty(G, L, N)
-        keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
-    else:
-        weights, keep = _fresh_empty(q, 2)
-        bias = q.new_empty(size, L, N)
+    weights = q.new_empty(size, L, N)
+    keep = q.new_empty(G, L, N) if save and dropout_p else q.new_empty(0)
     with torch.autocast(q.device.type, enabled=False):
         for start in range(0, G, size):
             stop = min(start + size, G)
@@ -265,33 +276,27 @@ def focal_attention(
             torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
             torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
             if not save:
-                chunk_bias = write_chunk_bias(bias[:stop - start], head,
-                                              window, outside, table)
+                bias = write_chunk_bias(weights[:stop - start], head, window,
+                                        outside, table)
                 out[start:stop] = attend(q[None, start:stop], kc[None],
-                                         vc[None], chunk_bias[None],
-                                         dropout_p)[0]
+                                         vc[None], bias[None], dropout_p)[0]
                 continue
-            chunk_weights = write_chunk_bias(weights[start:stop], head,
-                                             window, outside, table)
-            chunk_weights.baddbmm_(q[start:stop], kc.transpose(1, 2),
-                                   alpha=d**-0.5)
-            torch._softmax(chunk_weights, -1, False, out=chunk_weights)
+            attention = chunk_weights(weights[:stop - start], q[start:stop],
+                                      kc, head, window, outside, table)
             if dropout_p:
                 mask = keep[start:stop].bernoulli_(1 - dropout_p)
-                chunk_weights = chunk_weights * mask.div_(1 - dropout_p)
-            torch.bmm(chunk_weights, vc, out=out[start:stop])
-    return out, weights, keep
+                attention = attention * mask.div_(1 - dropout_p)
+            torch.bmm(attention, vc, out=out[start:stop])
+    return out, keep
 
 
 @focal_attention.register_fake
 def _focal_attention_shapes(q, k, v, table, rows, outside, chunk_bytes,
                             dropout_p, save):
-    if not save:
-        return (torch.empty_like(q), *_fresh_empty(q, 2))
-    G, L, d = q.shape
-    N = rows.shape[1]
-    keep = q.new_empty(G, L, N) if dropout_p else q.new_empty(0)
-    return torch.empty_like(q), q.new_empty(G, L, N), keep
+    G, L, _ = q.shape
+    keep = q.new_empty(G, L, rows.shape[1]) if save and dropout_p else \
+        q.new_empty(0)
+    return torch.empty_like(q), keep
 
 
 @torch.library.custom_op('mmvit_backbones::focal_attention_backward',
@@ -299,18 +304,18 @@ def _focal_attention_shapes(q, k, v, table, rows, outside, chunk_bytes,
 def focal_attention_backward(
     grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
     v: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
-    weights: torch.Tensor, keep: torch.Tensor, chunk_bytes: int
+    outside: Optional[torch.Tensor], keep: torch.Tensor, chunk_bytes: int
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of q, k, v and the table for :func:`focal_attention`,
-    from its inputs and the attention weights it saved, chunk by chunk.
+    """Gradients of q, k, v and the table for :func:`focal_attention`, from
+    its inputs and dropout mask, chunk by chunk.
 
-    The arithmetic is PyTorch's: the same four matmuls and
+    A chunk gathers its keys and values again and recomputes its attention
+    weights (:func:`chunk_weights`, the forward's bit for bit); then the
+    arithmetic is PyTorch's: the same four matmuls and
     ``_softmax_backward_data`` as autograd through the explicit attention.
-    A chunk gathers its keys and values again (into buffers reused by every
-    chunk: cheaper on CPU than keeping every window's keys from the forward
-    in fresh memory) and adds its key, value and bias gradients straight
-    into those of the sources and of the table (``index_add_``), so no
-    gradient of every window's keys is formed.
+    The chunk's key, value and bias gradients are added straight into those
+    of the sources and of the table (``index_add_``), so no gradient of
+    every window's keys is formed.
 
     Returns:
         tuple: gradients of q (G, L, d), k and v (B * heads * tokens, d) and
@@ -320,32 +325,33 @@ def focal_attention_backward(
     N = rows.shape[1]
     tokens = k.shape[0] // (G // rows.shape[0])
     size = chunk_groups(G, L * N * q.element_size(), q.device, chunk_bytes)
-    scale = d**-0.5
     grad_q = torch.empty_like(q)
     grad_k, grad_v = torch.zeros_like(k), torch.zeros_like(v)
     grad_table = torch.zeros_like(table)
     keys, values = q.new_empty(size, N, d), q.new_empty(size, N, d)
+    weights = q.new_empty(size, L, N)
     dropout = keep.numel() > 0
     with torch.autocast(q.device.type, enabled=False):
         for start in range(0, G, size):
             stop = min(start + size, G)
-            head, _, key_rows = chunk_keys(start, stop - start, rows,
-                                           table.shape[0], tokens)
+            head, window, key_rows = chunk_keys(start, stop - start, rows,
+                                                table.shape[0], tokens)
             kc, vc = keys[:stop - start], values[:stop - start]
             torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
             torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
+            attention = chunk_weights(weights[:stop - start], q[start:stop],
+                                      kc, head, window, outside, table)
             go = grad_out[start:stop]
-            chunk_weights = weights[start:stop]
-            dropped = chunk_weights
+            dropped = attention
             grad_weights = torch.bmm(go, vc.transpose(1, 2))
             if dropout:
-                dropped = chunk_weights * keep[start:stop]
+                dropped = attention * keep[start:stop]
                 grad_weights = grad_weights * keep[start:stop]
             grad_v.index_add_(
                 0, key_rows,
                 torch.bmm(dropped.transpose(1, 2), go).flatten(0, 1))
             grad_logits = torch._softmax_backward_data(
-                grad_weights, chunk_weights, -1, chunk_weights.dtype)
+                grad_weights, attention, -1, attention.dtype)
             torch.bmm(grad_logits, kc, out=grad_q[start:stop])
             # Scaled once at the end: index_add_ with alpha takes a path
             # about 4x slower on CPU.
@@ -354,36 +360,37 @@ def focal_attention_backward(
                 torch.bmm(grad_logits.transpose(1, 2),
                           q[start:stop]).flatten(0, 1))
             grad_table.index_add_(0, head, grad_logits)
+    scale = d**-0.5
     return grad_q.mul_(scale), grad_k.mul_(scale), grad_v, grad_table
 
 
 @focal_attention_backward.register_fake
-def _focal_attention_backward_shapes(grad_out, q, k, v, table, rows, weights,
+def _focal_attention_backward_shapes(grad_out, q, k, v, table, rows, outside,
                                      keep, chunk_bytes):
     return (torch.empty_like(q), torch.empty_like(k), torch.empty_like(v),
             torch.empty_like(table))
 
 
 def _save_for_focal_backward(ctx, inputs, output):
-    """Autograd context of :func:`focal_attention`: its inputs and the
-    weights and dropout mask it returned for the backward."""
-    q, k, v, table, rows, _, chunk_bytes, _, save = inputs
-    ctx.save_for_backward(q, k, v, table, rows, *output[1:])
-    # No gradient flows into the saved tensors; autograd would otherwise
-    # fill a zero gradient for each, as large as the logits.
-    ctx.mark_non_differentiable(*output[1:])
+    """Autograd context of :func:`focal_attention`: its tensor inputs and
+    the dropout mask."""
+    q, k, v, table, rows, outside, chunk_bytes, _, save = inputs
+    ctx.save_for_backward(q, k, v, table, rows, outside, output[1])
+    # No gradient flows into the mask; autograd would otherwise fill a zero
+    # gradient for it, as large as the logits.
+    ctx.mark_non_differentiable(output[1])
     ctx.set_materialize_grads(False)
     ctx.chunk_bytes, ctx.saved = chunk_bytes, save
 
 
-def _focal_backward(ctx, grad_out, *unused):
+def _focal_backward(ctx, grad_out, unused):
     """Gradients of :func:`focal_attention`'s tensor inputs (none for
     ``rows``, ``outside`` and the settings)."""
     if grad_out is None:
         return (None, ) * 9
     if not ctx.saved:
         raise RuntimeError('focal_attention was called with save=False, so '
-                           'it kept nothing for a backward pass')
+                           'it cannot run a backward pass')
     grads = focal_attention_backward(grad_out, *ctx.saved_tensors,
                                      ctx.chunk_bytes)
     return (*grads, None, None, None, None, None)
@@ -428,9 +435,9 @@ def chunked_focal_attention(q: torch.Tensor,
 
     The groups are the rows of ``q`` flattened to (B * heads * windows),
     heads-major as in ``q``; a chunk holds ``chunk_bytes`` of attention
-    logits (:func:`chunk_groups`) and gathers its own keys and values (the
-    backward gathers them again). No tensor of every window's keys or
-    biases exists at once.
+    logits (:func:`chunk_groups`) and gathers its own keys and values; the
+    backward gathers them again and recomputes the attention weights. No
+    tensor of every window's keys, biases or weights exists at once.
 
     Args:
         q (Tensor): (B, heads * windows, window^2, d).
