@@ -10,8 +10,8 @@ from torch.profiler import profile
 
 import mmvit_backbones.models
 from mmvit_backbones.models.layers import (DropPath, PreNormBlock, attend,
-                                           padding_key_mask, patch_linear,
-                                           size_cache)
+                                           is_patchwise, padding_key_mask,
+                                           patch_linear, size_cache)
 from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
 from mmvit_backbones.models.layers.dynamic_position_bias import \
     relative_offsets
@@ -207,6 +207,7 @@ def test_patch_linear_equals_the_convolution(in_channels, stride, size):
     channels-last view and a contiguous (B, H, W, C) map."""
     torch.manual_seed(0)
     conv = nn.Conv2d(in_channels, 7, stride, stride).double()
+    assert is_patchwise(conv)
     image = torch.randn(2, in_channels, *size, dtype=torch.float64)
     for nhwc in (image.permute(0, 2, 3, 1),
                  image.permute(0, 2, 3, 1).contiguous()):
@@ -231,5 +232,6 @@ def test_patch_linear_equals_the_convolution(in_channels, stride, size):
     nn.Conv2d(4, 4, 2, 2, groups=2), nn.Conv2d(3, 4, (2, 4), (2, 4))
 ])
 def test_patch_linear_refuses_overlapping_or_padded_kernels(conv):
+    assert not is_patchwise(conv)
     with pytest.raises(ValueError, match='kernel equals its stride'):
         patch_linear(torch.randn(1, 8, 8, conv.in_channels), conv)

@@ -18,7 +18,7 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, crop_tokens, needs_padding,
+                      attend, crop_tokens, is_patchwise, needs_padding,
                       pad_image_to_multiple, patch_linear, size_cache,
                       tokens_to_map)
 from ..layers.attention import check_heads
@@ -377,7 +377,7 @@ class CrossScaleEmbedding(nn.Module):
         """One kernel's output, channels-last (B, H', W', C_k): a kernel
         equal to the stride as :func:`patch_linear`, a kernel of 4 strides
         or more as :func:`space_to_depth_conv`."""
-        if conv.kernel_size[0] == conv.stride[0]:
+        if is_patchwise(conv):
             return patch_linear(x.permute(0, 2, 3, 1), conv)
         if conv.kernel_size[0] >= 4 * conv.stride[0]:
             x = space_to_depth_conv(x, conv)

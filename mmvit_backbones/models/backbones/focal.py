@@ -29,8 +29,8 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (PreNormBlock, RelativePositionBias, attend,
-                      crop_tokens, pad_image_to_multiple, pad_to_multiple,
-                      patch_linear, size_cache)
+                      crop_tokens, is_patchwise, pad_image_to_multiple,
+                      pad_to_multiple, patch_linear, size_cache)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -198,6 +198,21 @@ def write_chunk_bias(logits: torch.Tensor, head: torch.Tensor,
     return logits
 
 
+def gather_chunk_keys(k: torch.Tensor, v: torch.Tensor, key_rows: torch.Tensor,
+                      keys: torch.Tensor,
+                      values: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Gather a chunk's keys and values: the ``key_rows`` (count * N,) of
+    the (rows, d) sources ``k`` and ``v`` go into the first ``count`` groups
+    of the reused (size, N, d) buffers ``keys`` and ``values``, which are
+    returned as (count, N, d) views."""
+    _, N, d = keys.shape
+    count = key_rows.shape[0] // N
+    chunk_k, chunk_v = keys[:count], values[:count]
+    torch.index_select(k, 0, key_rows, out=chunk_k.view(-1, d))
+    torch.index_select(v, 0, key_rows, out=chunk_v.view(-1, d))
+    return chunk_k, chunk_v
+
+
 def chunk_weights(weights: torch.Tensor, q: torch.Tensor, keys: torch.Tensor,
                   head: torch.Tensor, window: torch.Tensor,
                   outside: Optional[torch.Tensor],
@@ -272,9 +287,7 @@ def focal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             stop = min(start + size, G)
             head, window, key_rows = chunk_keys(start, stop - start, rows,
                                                 table.shape[0], tokens)
-            kc, vc = keys[:stop - start], values[:stop - start]
-            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
-            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
+            kc, vc = gather_chunk_keys(k, v, key_rows, keys, values)
             if not save:
                 bias = write_chunk_bias(weights[:stop - start], head, window,
                                         outside, table)
@@ -336,9 +349,7 @@ def focal_attention_backward(
             stop = min(start + size, G)
             head, window, key_rows = chunk_keys(start, stop - start, rows,
                                                 table.shape[0], tokens)
-            kc, vc = keys[:stop - start], values[:stop - start]
-            torch.index_select(k, 0, key_rows, out=kc.view(-1, d))
-            torch.index_select(v, 0, key_rows, out=vc.view(-1, d))
+            kc, vc = gather_chunk_keys(k, v, key_rows, keys, values)
             attention = chunk_weights(weights[:stop - start], q[start:stop],
                                       kc, head, window, outside, table)
             go = grad_out[start:stop]
@@ -690,13 +701,12 @@ class FocalPatchEmbed(nn.Module):
         self.stride = stride
         self.projection = nn.Conv2d(in_channels, embed_dims, kernel_size,
                                     stride, padding)
-        self.patchwise = kernel_size == stride and padding == 0
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """x: (B, C_in, H, W) -> tokens (B, H' * W', C) and (H', W')."""
         x = pad_image_to_multiple(x, self.stride)
-        if self.patchwise:
+        if is_patchwise(self.projection):
             x = patch_linear(x.permute(0, 2, 3, 1), self.projection)
             hw = tuple(x.shape[1:3])
             return self.norm(x.flatten(1, 2)), hw

@@ -2,7 +2,7 @@ from .attention import (CrossAttention, MultiheadAttention, attend,
                         merge_heads, split_heads)
 from .block import PreNormBlock
 from .cache import size_cache
-from .conv import DepthwiseConv2d, patch_linear
+from .conv import DepthwiseConv2d, is_patchwise, patch_linear
 from .drop_path import DropPath
 from .dynamic_position_bias import DynamicPositionBias
 from .embed import ConvEmbed, tokens_to_map
@@ -18,7 +18,8 @@ from .window_attention import ShiftedWindowAttention
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
     'split_heads', 'PreNormBlock', 'DepthwiseConv2d', 'DropPath',
-    'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp', 'patch_linear',
+    'DynamicPositionBias', 'ConvEmbed', 'tokens_to_map', 'Mlp', 'is_patchwise',
+    'patch_linear',
     'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'crop_map', 'crop_tokens', 'needs_padding',
     'pad_image_to_multiple', 'pad_to_multiple', 'padding_key_mask',

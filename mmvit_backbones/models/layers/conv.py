@@ -33,6 +33,15 @@ class DepthwiseConv2d(nn.Conv2d):
         self.weight = nn.Parameter(channels_last.copy_(weight))
 
 
+def is_patchwise(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` works on non-overlapping patches: a square kernel
+    equal to its stride, no padding, no groups (what :func:`patch_linear`
+    takes)."""
+    s = conv.stride[0]
+    return (conv.kernel_size == (s, s) and conv.stride == (s, s)
+            and conv.padding == (0, 0) and conv.groups == 1)
+
+
 def patch_linear(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``conv`` on a channels-last map, for a convolution whose kernel
     equals its stride and has no padding (non-overlapping patches): the
@@ -46,12 +55,11 @@ def patch_linear(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     x: (B, H, W, C_in), H and W multiples of the stride -> (B, H / s, W / s,
     C_out).
     """
-    s = conv.stride[0]
-    if (conv.kernel_size != (s, s) or conv.stride != (s, s)
-            or conv.padding != (0, 0) or conv.groups != 1):
+    if not is_patchwise(conv):
         raise ValueError('patch_linear needs a convolution whose kernel '
                          'equals its stride, with no padding and no groups; '
                          f'got {conv}')
+    s = conv.stride[0]
     B, H, W, C = x.shape
     patches = x.reshape(B, H // s, s, W // s, s, C).transpose(2, 3)
     weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1)
