@@ -5,13 +5,18 @@ import pkgutil
 import pytest
 import torch
 import torch.nn.functional as F
+from functorch.compile import make_boxed_func
 from torch import nn
+from torch._dynamo.backends.common import aot_autograd
+from torch._inductor.decomposition import select_decomp_table
 from torch.profiler import profile
 
 import mmvit_backbones.models
 from mmvit_backbones.models.layers import (DropPath, PreNormBlock, attend,
-                                           is_patchwise, padding_key_mask,
-                                           patch_linear, size_cache)
+                                           crop_map, is_patchwise,
+                                           pad_to_multiple, padding_key_mask,
+                                           patch_linear, real_region,
+                                           size_cache)
 from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
 from mmvit_backbones.models.layers.dynamic_position_bias import \
     relative_offsets
@@ -197,6 +202,59 @@ def test_a_mask_first_built_in_inference_mode_serves_autograd():
     logits = torch.zeros(4, 1, 1, 16, requires_grad=True)
     (logits + padding_key_mask(*size_args)).softmax(-1).sum().backward()
     assert logits.grad is not None
+
+
+def test_padding_key_mask_forbids_exactly_the_padded_keys():
+    real = real_region(5, 6, 8, 8, torch.device('cpu'))
+    assert real.shape == (1, 8, 8, 1)
+    assert real[0, :5, :6].all() and real.sum() == 30
+    mask = padding_key_mask(5, 6, 8, 8, (4, 4), torch.device('cpu'))
+    # Windows row-major, keys row-major inside a 4 x 4 window.
+    expected = real.view(2, 4, 2, 4).transpose(1, 2).reshape(4, 1, 1, 16)
+    assert torch.equal(mask == 0, expected)
+    assert torch.isneginf(mask[~expected]).all()
+
+
+def test_padding_and_cropping_compile_to_one_graph_for_any_padding():
+    """Traced by AOTAutograd (forward and backward, with Inductor's
+    decompositions) with dynamic shapes, a pad to a multiple, a padding
+    mask and the crop back give no guard on whether the size needs padding:
+    one graph serves sizes that are padded and one that is not, with eager's
+    values and gradients."""
+
+    def pad_mask_crop(x):
+        B, H, W, C = x.shape
+        padded = pad_to_multiple(x, 3, 3)
+        Hp, Wp = padded.shape[1:3]
+        real = real_region(H, W, Hp, Wp, x.device)
+        return crop_map(padded.exp() * real, H, W)
+
+    def run_as_traced(graph, example_inputs):
+        return make_boxed_func(graph.forward)
+
+    graphs = []
+    traced = aot_autograd(fw_compiler=run_as_traced,
+                          bw_compiler=run_as_traced,
+                          decompositions=select_decomp_table())
+
+    def backend(graph, example_inputs):
+        graphs.append(graph)
+        return traced(graph, example_inputs)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(pad_mask_crop, backend=backend, fullgraph=True,
+                             dynamic=True)
+    for size in ((7, 8), (6, 9), (4, 5)):
+        x = torch.randn(2, *size, 3, requires_grad=True)
+        weights = torch.randn(2, *size, 3)
+        out = compiled(x)
+        (grad, ) = torch.autograd.grad((out * weights).sum(), x)
+        expected = pad_mask_crop(x)
+        (expected_grad, ) = torch.autograd.grad((expected * weights).sum(), x)
+        assert torch.allclose(out, expected) and out.is_contiguous()
+        assert torch.allclose(grad, expected_grad)
+    assert len(graphs) == 1
+    torch._dynamo.reset()
 
 
 @pytest.mark.parametrize('in_channels,stride,size', [(3, 4, (8, 12)),

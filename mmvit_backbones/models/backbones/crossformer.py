@@ -19,8 +19,8 @@ from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
                       attend, crop_tokens, is_patchwise, needs_padding,
-                      pad_image_to_multiple, patch_linear, size_cache,
-                      tokens_to_map)
+                      pad_image_to_multiple, patch_linear, real_region,
+                      size_cache, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -164,9 +164,8 @@ def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
     Hp, Wp = layout.padded
     if not needs_padding(Hp - H, Wp - W):
         return None
-    real = torch.zeros(1, Hp, Wp, 1, dtype=torch.bool, device=device)
-    real[:, :H, :W] = True
-    real = group_tokens(real, layout).squeeze(-1)
+    real = group_tokens(real_region(H, W, Hp, Wp, device),
+                        layout).squeeze(-1)
     masked = ~real & real.any(-1, keepdim=True)
     bias = torch.zeros(real.shape, device=device)
     return bias.masked_fill_(masked, float('-inf'))[:, None, None, :]

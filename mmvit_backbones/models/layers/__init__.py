@@ -11,8 +11,8 @@ from .norm import channel_norm, channel_norm_nhwc
 from .position import RelativePositionBias
 from .window import (crop_map, crop_tokens, needs_padding,
                      pad_image_to_multiple, pad_to_multiple,
-                     padding_key_mask, padding_to_multiple, window_partition,
-                     window_reverse)
+                     padding_key_mask, padding_to_multiple, real_region,
+                     window_partition, window_reverse)
 from .window_attention import ShiftedWindowAttention
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     'channel_norm', 'channel_norm_nhwc',
     'RelativePositionBias', 'crop_map', 'crop_tokens', 'needs_padding',
     'pad_image_to_multiple', 'pad_to_multiple', 'padding_key_mask',
-    'padding_to_multiple',
+    'padding_to_multiple', 'real_region',
     'window_partition', 'window_reverse', 'ShiftedWindowAttention',
     'size_cache'
 ]

@@ -57,14 +57,17 @@ def pad_image_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def crop_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """Top-left (H, W) part of a padded (B, Hp, Wp, C) map.
 
-    A view in eager mode. Traced by ``torch.compile`` it is a contiguous
-    copy: whether the view is contiguous would otherwise be a guard on the
-    size (Hp == H, Wp == W).
+    A view in eager mode. Traced by ``torch.compile`` it is a gather of the
+    rows and columns, a new contiguous tensor: whether a view is contiguous
+    is a guard on the size (Hp == H, Wp == W), and AOTAutograd asks it of
+    every view in the graph (a clone of the view, or ``narrow_copy``, which
+    Inductor decomposes into one, would not avoid it).
     """
-    x = x[:, :H, :W]
     if torch.compiler.is_compiling():
-        x = x.clone(memory_format=torch.contiguous_format)
-    return x
+        rows = torch.arange(H, device=x.device)
+        cols = torch.arange(W, device=x.device)
+        return x.index_select(1, rows).index_select(2, cols)
+    return x[:, :H, :W]
 
 
 def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -97,6 +100,20 @@ def window_reverse(windows: torch.Tensor, window: Tuple[int, int], H: int,
     return x.reshape(-1, H, W, C)
 
 
+def real_region(H: int, W: int, Hp: int, Wp: int,
+                device: torch.device) -> torch.Tensor:
+    """(1, Hp, Wp, 1) boolean map of an (H, W) map padded to (Hp, Wp): True
+    on the real tokens.
+
+    Built by comparing coordinates, not by filling the (H, W) corner: traced
+    by AOTAutograd, the fill asks whether the corner is contiguous, a guard
+    on whether the map is padded.
+    """
+    rows = torch.arange(Hp, device=device) < H
+    cols = torch.arange(Wp, device=device) < W
+    return (rows[:, None] & cols)[None, :, :, None]
+
+
 @size_cache()
 def padding_key_mask(H: int, W: int, Hp: int, Wp: int,
                      window: Tuple[int, int],
@@ -107,9 +124,8 @@ def padding_key_mask(H: int, W: int, Hp: int, Wp: int,
     the zero padding of an (H, W) map padded to (Hp, Wp). Cached
     (:mod:`.cache`); never modify the result in place.
     """
-    valid = torch.zeros(1, Hp, Wp, 1, device=device, dtype=torch.bool)
-    valid[:, :H, :W] = True
-    valid = window_partition(valid, window).squeeze(-1)
+    valid = window_partition(real_region(H, W, Hp, Wp, device),
+                             window).squeeze(-1)
     mask = torch.zeros(valid.shape, device=device)
     mask.masked_fill_(~valid, float('-inf'))
     return mask[:, None, None, :]
