@@ -12,15 +12,12 @@ import warnings
 import pytest
 import torch
 from functorch.compile import make_boxed_func
-from torch import nn
 from torch._dynamo.backends.common import aot_autograd
 from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from mmvit_backbones.models.backbones.base import HierarchicalBackbone
-from mmvit_backbones.models.backbones.crossformer import CrossScaleEmbedding
 from mmvit_backbones.models.backbones.focal import FocalWindowAttention
-from mmvit_backbones.models.layers import DepthwiseConv2d, tokens_to_map
 
 from test_backbone_contract import FAMILIES, families
 
@@ -148,40 +145,4 @@ def test_focal_compiles_its_chunked_attention_as_one_operator():
     for op in ('focal_attention', 'focal_attention_backward'):
         assert sum(name.startswith(f'mmvit_backbones.{op}.')
                    for name in aot_ops) == blocks, op
-    torch._dynamo.reset()
-
-
-class ConvolutionsOnPaddedMaps(nn.Module):
-    """CrossFormer's cross-scale stem (its 16 x 16 and 32 x 32 kernels run
-    on stride blocks) and a depthwise convolution on a channels-last view of
-    tokens, as CrossFormer++, MAFormer and MixFormer apply it."""
-
-    def __init__(self):
-        super().__init__()
-        self.embed = CrossScaleEmbedding(3, 16, (4, 8, 16, 32), 4)
-        self.depthwise = DepthwiseConv2d(16, 3)
-
-    def forward(self, x):
-        tokens, hw = self.embed(x)
-        return self.depthwise(tokens_to_map(tokens, hw))
-
-
-def test_inductor_compiles_convolutions_on_padded_maps_for_a_new_size():
-    """Inductor itself (torch 2.13) failed on the second input size, when
-    sizes become symbolic: "cannot determine truth value of Relational"
-    while ordering the strides of a view kept for the backward (the stride
-    blocks of the stem, a depthwise convolution's channels-last input;
-    pytorch#185510). Default ``torch.compile``, a new size after the first:
-    it compiles, equal to eager, in values and gradients."""
-    torch._dynamo.reset()
-    torch.manual_seed(0)
-    model = ConvolutionsOnPaddedMaps()
-    compiled = torch.compile(model, fullgraph=True)
-    for size in ((29, 38), (34, 45)):
-        inputs = torch.randn(1, 3, *size)
-        outputs, grads = train_step(model, inputs, compiled)
-        eager_outputs, eager_grads = train_step(model, inputs)
-        assert relative_error(outputs[0], eager_outputs[0]) <= 1e-5
-        for name, grad in grads.items():
-            assert relative_error(grad, eager_grads[name]) <= 1e-4, name
     torch._dynamo.reset()

@@ -298,10 +298,6 @@ def space_to_depth_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     16 x 16 and 32 x 32 kernels on RGB) the convolution runs 2-3 times
     faster on CPU, forward and backward.
 
-    Traced by ``torch.compile``, the blocks are copied channels-last: the
-    convolution's input is then not a view, whose strides Inductor (torch
-    2.13) fails to order with symbolic sizes (pytorch#185510).
-
     x: (B, C_in, H, W) -> (B, C_out, H_out, W_out), as ``conv(x)``.
     """
     s, = set(conv.stride)
@@ -316,10 +312,7 @@ def space_to_depth_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     weight = F.pad(conv.weight, (0, blocks * s - k, 0, blocks * s - k))
     weight = weight.view(out_c, in_c, blocks, s, blocks, s).permute(
         0, 1, 3, 5, 2, 4).reshape(out_c, in_c * s * s, blocks, blocks)
-    stacked = F.pixel_unshuffle(x, s)
-    if torch.compiler.is_compiling():
-        stacked = stacked.contiguous(memory_format=torch.channels_last)
-    return F.conv2d(stacked, weight, conv.bias)
+    return F.conv2d(F.pixel_unshuffle(x, s), weight, conv.bias)
 
 
 class CrossScaleEmbedding(nn.Module):

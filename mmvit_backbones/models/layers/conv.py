@@ -32,19 +32,6 @@ class DepthwiseConv2d(nn.Conv2d):
             dtype=weight.dtype, device=weight.device)
         self.weight = nn.Parameter(channels_last.copy_(weight))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W), any memory format.
-
-        Traced by ``torch.compile``, a channels-last view is first copied to
-        a contiguous NCHW tensor: with symbolic sizes, Inductor (torch 2.13)
-        fails to order the strides of a view it keeps for the backward
-        ("cannot determine truth value of Relational", pytorch#185510), and
-        the copy gives the convolution an input that is not a view.
-        """
-        if torch.compiler.is_compiling():
-            x = x.contiguous()
-        return super().forward(x)
-
 
 def is_patchwise(conv: nn.Conv2d) -> bool:
     """Whether ``conv`` works on non-overlapping patches: a square kernel
