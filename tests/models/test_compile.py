@@ -12,12 +12,18 @@ import warnings
 import pytest
 import torch
 from functorch.compile import make_boxed_func
+from torch import nn
 from torch._dynamo.backends.common import aot_autograd
 from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from mmvit_backbones.models.backbones.base import HierarchicalBackbone
+from mmvit_backbones.models.backbones.crossformer import (
+    CrossFormerAttention, CrossScaleEmbedding)
 from mmvit_backbones.models.backbones.focal import FocalWindowAttention
+from mmvit_backbones.models.backbones.maformer import (
+    CrossShapedWindowAttention, GlobalLearningDownsampling)
+from mmvit_backbones.models.layers import DepthwiseConv2d, tokens_to_map
 
 from test_backbone_contract import FAMILIES, families
 
@@ -145,4 +151,63 @@ def test_focal_compiles_its_chunked_attention_as_one_operator():
     for op in ('focal_attention', 'focal_attention_backward'):
         assert sum(name.startswith(f'mmvit_backbones.{op}.')
                    for name in aot_ops) == blocks, op
+    torch._dynamo.reset()
+
+
+class PaddedMapLayers(nn.Module):
+    """One of each layer whose sizes Inductor once failed on (torch 2.13,
+    symbolic sizes): CrossFormer's cross-scale stem and its short-distance
+    groups (a padded map, group counts by ceiling division, the padding
+    bias), MAFormer's cross-shaped stripes (a padding key mask, LePE's
+    depthwise convolution) and its global branch (pooling and resizing of a
+    token map), and a depthwise convolution of a token map (CrossFormer++'s
+    ACL, MixFormer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = CrossScaleEmbedding(3, 16, (4, 8, 16, 32), 4)
+        self.groups = CrossFormerAttention(
+            16, 2, group_size=3, interval=1, long_distance=False)
+        self.stripes = CrossShapedWindowAttention(16, 2, stripe_width=2)
+        self.global_branch = GlobalLearningDownsampling()
+        self.depthwise = DepthwiseConv2d(16, 3)
+
+    def forward(self, x):
+        tokens, hw = self.embed(x)
+        tokens = tokens + self.groups(tokens, hw) + self.stripes(tokens, hw)
+        return (self.depthwise(tokens_to_map(tokens, hw)),
+                self.global_branch(tokens_to_map(tokens, hw)))
+
+
+def test_inductor_compiles_padded_map_layers_for_a_new_size():
+    """Default ``torch.compile`` (Inductor), a new input size after the
+    first, when sizes become symbolic: it compiles, equal to eager in values
+    and gradients.
+
+    Inductor failed there on views kept for the backward ("cannot determine
+    truth value of Relational", pytorch#185510: the stem's stride blocks, a
+    depthwise convolution's or a pooling's channels-last input, a padding
+    mask viewed to 4-D), and on ceiling divisions written ``-(-a // b)``
+    (reshapes it could not lower, and with the views copied, outputs unlike
+    eager's)."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = PaddedMapLayers()
+    compiled = torch.compile(model, fullgraph=True)
+    for size in ((29, 38), (34, 45)):
+        inputs = torch.randn(1, 3, *size)
+        outputs, grads = train_step(model, inputs, compiled)
+        eager_outputs, eager_grads = train_step(model, inputs)
+        for out, expected in zip(outputs, eager_outputs):
+            assert relative_error(out, expected) <= 1e-5
+        # Inductor's kernels round differently from eager ones, and the
+        # output bias of the position-bias MLP shifts every logit of a head
+        # alike, which softmax ignores: its gradient is zero but for
+        # rounding, so the tolerance has a floor set by the largest
+        # gradient.
+        largest = max(grad.abs().max() for grad in eager_grads.values())
+        for name, grad in grads.items():
+            torch.testing.assert_close(
+                grad, eager_grads[name], rtol=1e-4, atol=1e-6 * largest,
+                msg=lambda message: f'{name}: {message}')
     torch._dynamo.reset()

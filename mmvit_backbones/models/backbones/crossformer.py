@@ -18,9 +18,9 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, crop_tokens, is_patchwise, needs_padding,
-                      pad_image_to_multiple, patch_linear, real_region,
-                      size_cache, tokens_to_map)
+                      attend, ceil_div, crop_tokens, is_patchwise,
+                      needs_padding, pad_image_to_multiple, patch_linear,
+                      real_region, size_cache, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -90,17 +90,17 @@ def group_layout(hw: Tuple[int, int],
     if max(H, W) <= group_size:
         return GroupLayout((1, 1), (H, W), 1)
     if not long_distance:
-        return GroupLayout((_ceil_div(H, group_size),
-                            _ceil_div(W, group_size)),
+        return GroupLayout((ceil_div(H, group_size),
+                            ceil_div(W, group_size)),
                            (group_size, group_size), 1)
     if lda_mode == 'image':
         return GroupLayout((1, 1),
-                           (_ceil_div(H, interval), _ceil_div(W, interval)),
+                           (ceil_div(H, interval), ceil_div(W, interval)),
                            interval)
     if adaptive_interval:
-        interval = _ceil_div(max(H, W), group_size)
+        interval = ceil_div(max(H, W), group_size)
     span = group_size * interval
-    return GroupLayout((_ceil_div(H, span), _ceil_div(W, span)),
+    return GroupLayout((ceil_div(H, span), ceil_div(W, span)),
                        (group_size, group_size), interval)
 
 
@@ -158,17 +158,17 @@ def padding_bias(layout: GroupLayout, hw: Tuple[int, int],
     padding). Groups made only of padding stay unmasked: their outputs are
     cropped away and an all ``-inf`` row would give NaN. Cached per layout,
     map size and device (:mod:`..layers.cache`); never modify the result in
-    place.
+    place. Filled in its final shape, as :func:`..layers.padding_key_mask`.
     """
     H, W = hw
     Hp, Wp = layout.padded
     if not needs_padding(Hp - H, Wp - W):
         return None
-    real = group_tokens(real_region(H, W, Hp, Wp, device),
-                        layout).squeeze(-1)
+    real = group_tokens(real_region(H, W, Hp, Wp, device), layout)
+    real = real.view(-1, 1, 1, real.shape[1])
     masked = ~real & real.any(-1, keepdim=True)
     bias = torch.zeros(real.shape, device=device)
-    return bias.masked_fill_(masked, float('-inf'))[:, None, None, :]
+    return bias.masked_fill_(masked, float('-inf'))
 
 
 class CrossFormerAttention(nn.Module):
@@ -303,7 +303,7 @@ def space_to_depth_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     s, = set(conv.stride)
     k, = set(conv.kernel_size)
     p, = set(conv.padding)
-    blocks = -(-k // s)
+    blocks = ceil_div(k, s)
     H, W = x.shape[2:]
     out_h, out_w = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
     x = F.pad(x, (p, s * (out_w - 1 + blocks) - p - W,
@@ -375,10 +375,17 @@ class CrossScaleEmbedding(nn.Module):
     def _project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         """One kernel's output, channels-last (B, H', W', C_k): a kernel
         equal to the stride as :func:`patch_linear`, a kernel of 4 strides
-        or more as :func:`space_to_depth_conv`."""
+        or more as :func:`space_to_depth_conv` in eager mode.
+
+        Traced by ``torch.compile``, the large kernels run as plain strided
+        convolutions: the stride blocks are a reshaped view kept for the
+        backward, whose symbolic strides Inductor (torch 2.13) fails to
+        order when sizes are dynamic ("cannot determine truth value of
+        Relational", pytorch#185510)."""
         if is_patchwise(conv):
             return patch_linear(x.permute(0, 2, 3, 1), conv)
-        if conv.kernel_size[0] >= 4 * conv.stride[0]:
+        if (conv.kernel_size[0] >= 4 * conv.stride[0]
+                and not torch.compiler.is_compiling()):
             x = space_to_depth_conv(x, conv)
         else:
             x = conv(x)
@@ -619,7 +626,3 @@ class CrossFormer(HierarchicalBackbone):
             self.stages.append(BackboneStage(blocks, downsample, with_cp))
         self._add_out_norms(out_norms, norm_cfg, dims)
         self._freeze_stages()
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)

@@ -2,6 +2,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .embed import contiguous_if_compiling
+
 
 class DepthwiseConv2d(nn.Conv2d):
     """Depthwise k x k convolution (groups = channels, 'same' padding for odd
@@ -31,6 +33,12 @@ class DepthwiseConv2d(nn.Conv2d):
             weight.shape, (kernel_size**2, 1, kernel_size, 1),
             dtype=weight.dtype, device=weight.device)
         self.weight = nn.Parameter(channels_last.copy_(weight))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, H, W), any memory format; under
+        ``torch.compile`` the input is made contiguous first
+        (:func:`.embed.contiguous_if_compiling`)."""
+        return super().forward(contiguous_if_compiling(x))
 
 
 def is_patchwise(conv: nn.Conv2d) -> bool:

@@ -19,6 +19,17 @@ def needs_padding(*pads: int) -> bool:
     return torch.compiler.is_compiling() or any(pad != 0 for pad in pads)
 
 
+def ceil_div(size: int, divisor: int) -> int:
+    """ceil(size / divisor) of positive ints, as ``(size + divisor - 1) //
+    divisor``.
+
+    Not ``-(-size // divisor)``: traced with a symbolic size, that floor
+    division of a negative number made Inductor (torch 2.13) fail to lower
+    the reshapes whose sizes it enters.
+    """
+    return (size + divisor - 1) // divisor
+
+
 def padding_to_multiple(size: int, multiple: int) -> int:
     """Amount that pads ``size`` up to a multiple of ``multiple``.
 
@@ -28,7 +39,7 @@ def padding_to_multiple(size: int, multiple: int) -> int:
     strided layers after it divide exactly; a remainder term instead nests
     into every later size and slows Dynamo's symbolic reasoning to minutes.
     """
-    return (size + multiple - 1) // multiple * multiple - size
+    return ceil_div(size, multiple) * multiple - size
 
 
 def pad_to_multiple(x: torch.Tensor, multiple_h: int,
@@ -123,9 +134,13 @@ def padding_key_mask(H: int, W: int, Hp: int, Wp: int,
     Returns (num_windows, 1, 1, wh * ww) with ``-inf`` where the key lies in
     the zero padding of an (H, W) map padded to (Hp, Wp). Cached
     (:mod:`.cache`); never modify the result in place.
+
+    The mask is filled in its final shape, not viewed into it: the backward
+    of attention keeps it, and Inductor (torch 2.13) fails to order the
+    symbolic strides of a kept view ("cannot determine truth value of
+    Relational", pytorch#185510).
     """
-    valid = window_partition(real_region(H, W, Hp, Wp, device),
-                             window).squeeze(-1)
-    mask = torch.zeros(valid.shape, device=device)
-    mask.masked_fill_(~valid, float('-inf'))
-    return mask[:, None, None, :]
+    valid = window_partition(real_region(H, W, Hp, Wp, device), window)
+    padded = ~valid.view(-1, 1, 1, valid.shape[1])
+    mask = torch.zeros(padded.shape, device=device)
+    return mask.masked_fill_(padded, float('-inf'))
