@@ -22,7 +22,7 @@ from mmvit_backbones.models.backbones.crossformer import (
     CrossFormerAttention, CrossScaleEmbedding)
 from mmvit_backbones.models.backbones.focal import FocalWindowAttention
 from mmvit_backbones.models.backbones.maformer import (
-    CrossShapedWindowAttention, GlobalLearningDownsampling)
+    CrossShapedWindowAttention, GlobalLearningDownsampling, adaptive_avg_pool)
 from mmvit_backbones.models.layers import DepthwiseConv2d, tokens_to_map
 
 from test_backbone_contract import FAMILIES, families
@@ -210,4 +210,21 @@ def test_inductor_compiles_padded_map_layers_for_a_new_size():
             torch.testing.assert_close(
                 grad, eager_grads[name], rtol=1e-4, atol=1e-6 * largest,
                 msg=lambda message: f'{name}: {message}')
+    torch._dynamo.reset()
+
+
+def test_inductor_pools_any_size_with_one_graph():
+    """Inductor's lowering of ``F.adaptive_avg_pool2d`` fixes the input
+    size (a guard on H and W), so MAFormer's global branch compiled a new
+    graph for every input size; traced, :func:`adaptive_avg_pool` is
+    weighted sums that keep the sizes symbolic."""
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend('inductor')
+    compiled = torch.compile(adaptive_avg_pool, backend=counter,
+                             fullgraph=True, dynamic=True)
+    for size in ((12, 19), (13, 23), (25, 11)):
+        inputs = torch.randn(2, 4, *size)
+        expected = torch.nn.functional.adaptive_avg_pool2d(inputs, 10)
+        torch.testing.assert_close(compiled(inputs, 10), expected)
+    assert counter.frame_count == 1
     torch._dynamo.reset()

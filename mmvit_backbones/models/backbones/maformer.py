@@ -111,6 +111,38 @@ class CrossShapedWindowAttention(nn.Module):
         return out.view(B, Hp, W, C)[:, :H]
 
 
+def pooling_weights(size: int, bins: int, device: torch.device,
+                    dtype: torch.dtype) -> torch.Tensor:
+    """(bins, size) weights of adaptive average pooling along one axis: row
+    i averages positions floor(i * size / bins) to ceil((i + 1) * size /
+    bins) - 1, the bins of ``F.adaptive_avg_pool2d``."""
+    index = torch.arange(bins, device=device)
+    start = index * size // bins
+    end = ((index + 1) * size + bins - 1) // bins
+    position = torch.arange(size, device=device)
+    inside = (position >= start[:, None]) & (position < end[:, None])
+    return inside.to(dtype) / (end - start)[:, None].to(dtype)
+
+
+def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)``, (B, C, H, W) -> (B, C, bins,
+    bins).
+
+    Traced by ``torch.compile``, written as weighted sums over rows then
+    columns (:func:`pooling_weights`): Inductor's lowering of the pooling
+    fixes H and W with a guard on each, so every new input size compiled a
+    new graph. Sums, not matrix products, so that autocast leaves the
+    precision as the pooling's.
+    """
+    if not torch.compiler.is_compiling():
+        return F.adaptive_avg_pool2d(x, bins)
+    H, W = x.shape[-2:]
+    rows = pooling_weights(H, bins, x.device, x.dtype)
+    cols = pooling_weights(W, bins, x.device, x.dtype)
+    x = (x.unsqueeze(-3) * rows[:, :, None]).sum(-2)
+    return (x.unsqueeze(-2) * cols).sum(-1)
+
+
 class GlobalLearningDownsampling(nn.Module):
     """GLD branch, eq. (2): ``X_G = Pos(X) + FC(X)``.
 
@@ -138,7 +170,7 @@ class GlobalLearningDownsampling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) -> global tokens (B, out_size ** 2, C)."""
-        ref = F.adaptive_avg_pool2d(x, self.ref_size).flatten(2)
+        ref = adaptive_avg_pool(x, self.ref_size).flatten(2)
         # Antialiased bilinear resizing has no reduced-precision kernel on
         # the CPU: resize in fp32 (a no-op cast for fp32 inputs).
         pos = F.interpolate(
