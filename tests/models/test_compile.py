@@ -49,6 +49,24 @@ def relative_error(actual, expected):
             expected.abs().max().clamp_min(1e-12)).item()
 
 
+def assert_same_gradients(grads, expected, tolerance):
+    """Each gradient within ``tolerance`` of its largest value, or within
+    1e-6 of the largest gradient of all.
+
+    The floor is for gradients that are zero but for rounding: the output
+    bias of CrossFormer's position-bias MLP and of MAFormer's global FC
+    shift every logit of a softmax alike, which it ignores. Compiled
+    layers that run other kernels than eager ones (a copy to NCHW, a plain
+    convolution for stride blocks) round them differently.
+    """
+    assert grads.keys() == expected.keys()
+    largest = max(grad.abs().max() for grad in expected.values())
+    for name, grad in grads.items():
+        difference = (grad - expected[name]).abs().max()
+        allowed = tolerance * expected[name].abs().max() + 1e-6 * largest
+        assert difference <= allowed, (name, difference.item())
+
+
 @families
 def test_a_training_step_compiles_as_one_graph_equal_to_eager(family):
     torch._dynamo.reset()
@@ -66,9 +84,7 @@ def test_a_training_step_compiles_as_one_graph_equal_to_eager(family):
     assert not [w for w in caught if 'lru_cache' in str(w.message)]
     for out, expected in zip(outputs, eager_outputs):
         assert relative_error(out, expected) <= 1e-5
-    assert grads.keys() == eager_grads.keys()
-    for name, grad in grads.items():
-        assert relative_error(grad, eager_grads[name]) <= 1e-5, name
+    assert_same_gradients(grads, eager_grads, 1e-5)
 
     # Same size again: no recompilation.
     train_step(model, inputs, compiled)
@@ -112,8 +128,7 @@ def test_dynamic_shapes_serve_detection_sizes_with_one_graph(family):
         for out, expected in zip(outputs, eager_outputs):
             assert out.shape == expected.shape
             assert relative_error(out, expected) <= 1e-5
-        for name, grad in grads.items():
-            assert relative_error(grad, eager_grads[name]) <= 1e-5, name
+        assert_same_gradients(grads, eager_grads, 1e-5)
     assert len(_debug_get_cache_entry_list(HierarchicalBackbone.forward)) == 1
     torch._dynamo.reset()
 
@@ -200,16 +215,7 @@ def test_inductor_compiles_padded_map_layers_for_a_new_size():
         eager_outputs, eager_grads = train_step(model, inputs)
         for out, expected in zip(outputs, eager_outputs):
             assert relative_error(out, expected) <= 1e-5
-        # Inductor's kernels round differently from eager ones, and the
-        # output bias of the position-bias MLP shifts every logit of a head
-        # alike, which softmax ignores: its gradient is zero but for
-        # rounding, so the tolerance has a floor set by the largest
-        # gradient.
-        largest = max(grad.abs().max() for grad in eager_grads.values())
-        for name, grad in grads.items():
-            torch.testing.assert_close(
-                grad, eager_grads[name], rtol=1e-4, atol=1e-6 * largest,
-                msg=lambda message: f'{name}: {message}')
+        assert_same_gradients(grads, eager_grads, 1e-4)
     torch._dynamo.reset()
 
 
