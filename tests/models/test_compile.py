@@ -203,8 +203,7 @@ def test_inductor_compiles_padded_map_layers_for_a_new_size():
     truth value of Relational", pytorch#185510: the stem's stride blocks, a
     depthwise convolution's or a pooling's channels-last input, a padding
     mask viewed to 4-D), and on ceiling divisions written ``-(-a // b)``
-    (reshapes it could not lower, and with the views copied, outputs unlike
-    eager's)."""
+    (reshapes it could not lower)."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = PaddedMapLayers()

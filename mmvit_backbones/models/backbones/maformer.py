@@ -17,9 +17,9 @@ from torch import nn
 
 from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
-                      ShiftedWindowAttention, attend, merge_heads,
-                      needs_padding, padding_key_mask, padding_to_multiple,
-                      tokens_to_map)
+                      ShiftedWindowAttention, attend, ceil_div,
+                      merge_heads, needs_padding, padding_key_mask,
+                      padding_to_multiple, tokens_to_map)
 from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -118,7 +118,7 @@ def pooling_weights(size: int, bins: int, device: torch.device,
     bins) - 1, the bins of ``F.adaptive_avg_pool2d``."""
     index = torch.arange(bins, device=device)
     start = index * size // bins
-    end = ((index + 1) * size + bins - 1) // bins
+    end = ceil_div((index + 1) * size, bins)
     position = torch.arange(size, device=device)
     inside = (position >= start[:, None]) & (position < end[:, None])
     return inside.to(dtype) / (end - start)[:, None].to(dtype)

@@ -20,8 +20,8 @@ def needs_padding(*pads: int) -> bool:
 
 
 def ceil_div(size: int, divisor: int) -> int:
-    """ceil(size / divisor) of positive ints, as ``(size + divisor - 1) //
-    divisor``.
+    """ceil(size / divisor) of positive ints (or int tensors), as
+    ``(size + divisor - 1) // divisor``.
 
     Not ``-(-size // divisor)``: traced with a symbolic size, that floor
     division of a negative number made Inductor (torch 2.13) fail to lower
