@@ -23,7 +23,8 @@ from mmvit_backbones.models.backbones.crossformer import (
 from mmvit_backbones.models.backbones.focal import FocalWindowAttention
 from mmvit_backbones.models.backbones.maformer import (
     CrossShapedWindowAttention, GlobalLearningDownsampling, adaptive_avg_pool)
-from mmvit_backbones.models.layers import DepthwiseConv2d, tokens_to_map
+from mmvit_backbones.models.layers import (ConvEmbed, DepthwiseConv2d,
+                                           tokens_to_map)
 
 from test_backbone_contract import FAMILIES, families
 
@@ -232,4 +233,66 @@ def test_inductor_pools_any_size_with_one_graph():
         expected = torch.nn.functional.adaptive_avg_pool2d(inputs, 10)
         torch.testing.assert_close(compiled(inputs, 10), expected)
     assert counter.frame_count == 1
+    torch._dynamo.reset()
+
+
+class MergingConvolutions(nn.Module):
+    """Convolutions whose inputs need gradients, on token maps: two
+    patch-merging ``ConvEmbed``s (MAFormer's) around a depthwise
+    convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.merge1 = ConvEmbed(16, 32, 3, 2)
+        self.depthwise = DepthwiseConv2d(32, 3)
+        self.merge2 = ConvEmbed(32, 48, 3, 2)
+
+    def forward(self, tokens, hw):
+        tokens, hw = self.merge1(tokens_to_map(tokens, hw))
+        tokens, hw = self.merge2(self.depthwise(tokens_to_map(tokens, hw)))
+        return tokens,
+
+
+def test_inductor_serves_any_size_through_convolutions_with_one_graph():
+    """Inductor's own lowering of a convolution's backward fixes the
+    strides of the input's gradient (torch 2.13), a new graph for every
+    input size; compiled, :class:`Conv2d` calls its own operator instead,
+    and one graph serves three sizes, equal to eager."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = MergingConvolutions()
+    compiled = torch.compile(model, fullgraph=True, dynamic=True)
+    for hw in ((12, 19), (12, 21), (11, 17)):
+        tokens = torch.randn(2, hw[0] * hw[1], 16, requires_grad=True)
+        tokens_eager = tokens.detach().clone().requires_grad_()
+        outputs, grads = train_step(model, tokens,
+                                    lambda x: compiled(x, hw))
+        eager_outputs, eager_grads = train_step(
+            model, tokens_eager, lambda x: model(x, hw))
+        assert relative_error(outputs[0], eager_outputs[0]) <= 1e-5
+        assert relative_error(tokens.grad, tokens_eager.grad) <= 1e-5
+        assert_same_gradients(grads, eager_grads, 1e-5)
+    assert len(_debug_get_cache_entry_list(MergingConvolutions.forward)) == 1
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize('dtype', (torch.bfloat16, torch.float16))
+def test_compiled_convolutions_cast_as_autocast_does(dtype):
+    """In an autocast region, the compiled convolution operator takes the
+    autocast dtype, as eager convolutions do, and its gradients match."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = MergingConvolutions()
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    hw = (12, 19)
+    tokens = torch.randn(2, hw[0] * hw[1], 16)
+    with torch.autocast('cpu', dtype=dtype):
+        outputs, grads = train_step(model, tokens, lambda x: compiled(x, hw))
+        eager_outputs, eager_grads = train_step(model, tokens,
+                                                lambda x: model(x, hw))
+    assert outputs[0].dtype == eager_outputs[0].dtype == dtype
+    for name, grad in grads.items():
+        expected = eager_grads[name]
+        assert grad.dtype == torch.float32
+        assert (grad - expected).norm() <= 0.02 * expected.norm(), name
     torch._dynamo.reset()

@@ -12,12 +12,13 @@ from torch._inductor.decomposition import select_decomp_table
 from torch.profiler import profile
 
 import mmvit_backbones.models
-from mmvit_backbones.models.layers import (DropPath, PreNormBlock, attend,
-                                           crop_map, is_patchwise,
+from mmvit_backbones.models.layers import (Conv2d, DropPath, PreNormBlock,
+                                           attend, crop_map, is_patchwise,
                                            pad_to_multiple, padding_key_mask,
                                            patch_linear, real_region,
                                            size_cache)
 from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
+from mmvit_backbones.models.layers.conv import conv2d_operator
 from mmvit_backbones.models.layers.dynamic_position_bias import \
     relative_offsets
 
@@ -283,6 +284,38 @@ def test_patch_linear_equals_the_convolution(in_channels, stride, size):
                                      size[1] // stride, 7)
         for a, b in zip(*grads):
             torch.testing.assert_close(b, a)
+
+
+@pytest.mark.parametrize('stride,padding,dilation,groups,bias', [
+    (2, 1, 1, 1, True), (1, 1, 1, 4, False), (3, 2, 2, 2, True)])
+def test_conv2d_operator_equals_the_convolution(stride, padding, dilation,
+                                                groups, bias):
+    """The operator :class:`Conv2d` runs under ``torch.compile``: its
+    shapes (fake tensors), autograd registration and values equal
+    ``F.conv2d``'s, gradients included."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 11, dtype=torch.float64)
+    weight = torch.randn(8, 4 // groups, 3, 3, dtype=torch.float64)
+    b = torch.randn(8, dtype=torch.float64) if bias else None
+    settings = ([stride] * 2, [padding] * 2, [dilation] * 2, groups)
+    torch.library.opcheck(conv2d_operator, (x, weight, b, *settings))
+    results = []
+    for conv in (conv2d_operator, F.conv2d):
+        inputs = [t.detach().requires_grad_() for t in (x, weight, b)
+                  if t is not None]
+        out = conv(*inputs[:2], inputs[2] if bias else None, *settings)
+        out.backward(torch.linspace(-1, 1, out.numel(),
+                                    dtype=out.dtype).view(out.shape))
+        results.append([out.detach(), *(t.grad for t in inputs)])
+    for actual, expected in zip(*results):
+        torch.testing.assert_close(actual, expected)
+
+
+def test_conv2d_takes_integer_zero_padding_only():
+    with pytest.raises(ValueError, match="padding='same'"):
+        Conv2d(3, 4, 3, padding='same')
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        Conv2d(3, 4, 3, padding=1, padding_mode='reflect')
 
 
 @pytest.mark.parametrize('conv', [

@@ -17,10 +17,10 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (DepthwiseConv2d, DynamicPositionBias, PreNormBlock,
-                      attend, ceil_div, crop_tokens, is_patchwise,
-                      needs_padding, pad_image_to_multiple, patch_linear,
-                      real_region, size_cache, tokens_to_map)
+from ..layers import (Conv2d, DepthwiseConv2d, DynamicPositionBias,
+                      PreNormBlock, attend, ceil_div, crop_tokens,
+                      is_patchwise, needs_padding, pad_image_to_multiple,
+                      patch_linear, real_region, size_cache, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -354,7 +354,7 @@ class CrossScaleEmbedding(nn.Module):
         self.norm_first = norm_first
         splits = cross_scale_split(out_channels, len(kernel_sizes))
         self.projections = nn.ModuleList(
-            nn.Conv2d(
+            Conv2d(
                 in_channels, dims, k, stride=stride, padding=(k - stride) // 2)
             for k, dims in zip(sorted(kernel_sizes), splits))
         norm_dims = in_channels if norm_first else out_channels

@@ -28,7 +28,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (PreNormBlock, RelativePositionBias, attend,
+from ..layers import (Conv2d, PreNormBlock, RelativePositionBias, attend,
                       crop_tokens, is_patchwise, pad_image_to_multiple,
                       pad_to_multiple, patch_linear, size_cache)
 from ..layers.attention import check_heads
@@ -699,8 +699,8 @@ class FocalPatchEmbed(nn.Module):
                  norm_cfg: dict = dict(type='LN')):
         super().__init__()
         self.stride = stride
-        self.projection = nn.Conv2d(in_channels, embed_dims, kernel_size,
-                                    stride, padding)
+        self.projection = Conv2d(in_channels, embed_dims, kernel_size,
+                                 stride, padding)
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:

@@ -24,9 +24,10 @@ from mmcv.cnn import build_norm_layer
 from mmengine.registry import MODELS
 from torch import nn
 
-from ..layers import (DepthwiseConv2d, PreNormBlock, RelativePositionBias,
-                      attend, channel_norm, channel_norm_nhwc, crop_map,
-                      pad_image_to_multiple, pad_to_multiple, patch_linear)
+from ..layers import (Conv2d, DepthwiseConv2d, PreNormBlock,
+                      RelativePositionBias, attend, channel_norm,
+                      channel_norm_nhwc, crop_map, pad_image_to_multiple,
+                      pad_to_multiple, patch_linear)
 from .base import BackboneStage, HierarchicalBackbone
 
 CHANNEL_INTERACTION_DIVISOR = 8
@@ -53,7 +54,7 @@ class ConvStem(nn.Module):
         super().__init__()
         hidden = embed_dims // 2
         self.convs = nn.ModuleList(
-            nn.Conv2d(c_in, hidden, 3, stride=stride, padding=1)
+            Conv2d(c_in, hidden, 3, stride=stride, padding=1)
             for c_in, stride in ((in_channels, 2), (hidden, 1), (hidden, 1)))
         self.norms = nn.ModuleList(
             build_norm_layer(norm_cfg, hidden)[1] for _ in range(3))

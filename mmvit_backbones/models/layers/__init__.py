@@ -2,7 +2,7 @@ from .attention import (CrossAttention, MultiheadAttention, attend,
                         merge_heads, split_heads)
 from .block import PreNormBlock
 from .cache import size_cache
-from .conv import DepthwiseConv2d, is_patchwise, patch_linear
+from .conv import Conv2d, DepthwiseConv2d, is_patchwise, patch_linear
 from .drop_path import DropPath
 from .dynamic_position_bias import DynamicPositionBias
 from .embed import ConvEmbed, contiguous_if_compiling, tokens_to_map
@@ -17,7 +17,7 @@ from .window_attention import ShiftedWindowAttention
 
 __all__ = [
     'CrossAttention', 'MultiheadAttention', 'attend', 'merge_heads',
-    'split_heads', 'PreNormBlock', 'DepthwiseConv2d', 'DropPath',
+    'split_heads', 'PreNormBlock', 'Conv2d', 'DepthwiseConv2d', 'DropPath',
     'DynamicPositionBias', 'ConvEmbed', 'contiguous_if_compiling',
     'tokens_to_map', 'Mlp', 'is_patchwise', 'patch_linear',
     'channel_norm', 'channel_norm_nhwc',

@@ -1,11 +1,120 @@
+from typing import List, Optional, Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embed import contiguous_if_compiling
+
+@torch.library.custom_op('mmvit_backbones::conv2d', mutates_args=())
+def conv2d_operator(x: torch.Tensor, weight: torch.Tensor,
+                    bias: Optional[torch.Tensor], stride: List[int],
+                    padding: List[int], dilation: List[int],
+                    groups: int) -> torch.Tensor:
+    """``F.conv2d`` as an operator of its own (``torch.library``), which
+    :class:`Conv2d` calls under ``torch.compile``.
+
+    Inductor (torch 2.13, CPU) lowers ``aten.convolution`` and its backward
+    itself, and that lowering fixes the strides of the input's gradient to
+    integers (``guard_int_seq`` in ``convolution_backward_lowering``) and
+    checks the memory format of the strided output: with dynamic shapes,
+    every new input size then compiles a new graph. An operator is called,
+    not lowered, so one graph serves every size. It runs the same library
+    kernel as eager mode.
+
+    x: (B, C_in, H, W) contiguous -> (B, C_out, H_out, W_out) contiguous.
+    """
+    with torch.autocast(x.device.type, enabled=False):
+        return F.conv2d(x, weight, bias, stride, padding, dilation,
+                        groups).contiguous()
 
 
-class DepthwiseConv2d(nn.Conv2d):
+@conv2d_operator.register_fake
+def _conv2d_shape(x, weight, bias, stride, padding, dilation, groups):
+    sides = ((size + 2 * pad - dil * (kernel - 1) - 1) // step + 1
+             for size, kernel, step, pad, dil in zip(
+                 x.shape[2:], weight.shape[2:], stride, padding, dilation))
+    return x.new_empty(x.shape[0], weight.shape[0], *sides)
+
+
+@torch.library.custom_op('mmvit_backbones::conv2d_backward', mutates_args=())
+def conv2d_backward(
+    grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+    stride: List[int], padding: List[int], dilation: List[int], groups: int,
+    output_mask: List[bool]
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`conv2d_operator`'s input, weight and bias
+    (``aten.convolution_backward``), contiguous; an empty tensor for each
+    one ``output_mask`` leaves out."""
+    with torch.autocast(x.device.type, enabled=False):
+        grads = torch.ops.aten.convolution_backward(
+            grad_out, x, weight, [weight.shape[0]] if output_mask[2] else None,
+            stride, padding, dilation, False, [0, 0], groups, output_mask)
+    return tuple(grad.contiguous() if wanted else x.new_empty(0)
+                 for grad, wanted in zip(grads, output_mask))
+
+
+@conv2d_backward.register_fake
+def _conv2d_backward_shapes(grad_out, x, weight, stride, padding, dilation,
+                            groups, output_mask):
+    shapes = (x.shape, weight.shape, weight.shape[:1])
+    return tuple(
+        x.new_empty(shape if wanted else (0, ))
+        for shape, wanted in zip(shapes, output_mask))
+
+
+def _save_for_conv2d_backward(ctx, inputs, output):
+    x, weight, bias, stride, padding, dilation, groups = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.settings = stride, padding, dilation, groups
+
+
+def _conv2d_operator_backward(ctx, grad_out):
+    x, weight = ctx.saved_tensors
+    output_mask = list(ctx.needs_input_grad[:3])
+    grads = conv2d_backward(grad_out.contiguous(), x, weight, *ctx.settings,
+                            output_mask)
+    return (*(grad if wanted else None
+              for grad, wanted in zip(grads, output_mask)), None, None, None,
+            None)
+
+
+conv2d_operator.register_autograd(_conv2d_operator_backward,
+                                  setup_context=_save_for_conv2d_backward)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same arguments, state-dict keys and eager forward)
+    that runs as :func:`conv2d_operator` under ``torch.compile``, so that a
+    compiled graph with dynamic shapes serves every input size.
+
+    Under compile, the input is made contiguous first and, in an autocast
+    region, cast to the autocast dtype as autocast casts a convolution's
+    inputs. Only zero padding given as integers is supported.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.padding_mode != 'zeros' or isinstance(self.padding, str):
+            raise ValueError('Conv2d takes integer zero padding only; got '
+                             f'padding={self.padding!r}, '
+                             f'padding_mode={self.padding_mode!r}')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W), any memory format -> (B, C_out, H_out, W_out)."""
+        if not torch.compiler.is_compiling():
+            return super().forward(x)
+        weight, bias = self.weight, self.bias
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        return conv2d_operator(x.contiguous(), weight, bias, list(self.stride),
+                               list(self.padding), list(self.dilation),
+                               self.groups)
+
+
+class DepthwiseConv2d(Conv2d):
     """Depthwise k x k convolution (groups = channels, 'same' padding for odd
     k) for feature maps that are channels-last views, (B, H, W, C) permuted
     to (B, C, H, W).
@@ -33,12 +142,6 @@ class DepthwiseConv2d(nn.Conv2d):
             weight.shape, (kernel_size**2, 1, kernel_size, 1),
             dtype=weight.dtype, device=weight.device)
         self.weight = nn.Parameter(channels_last.copy_(weight))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W), any memory format; under
-        ``torch.compile`` the input is made contiguous first
-        (:func:`.embed.contiguous_if_compiling`)."""
-        return super().forward(contiguous_if_compiling(x))
 
 
 def is_patchwise(conv: nn.Conv2d) -> bool:

@@ -4,6 +4,8 @@ import torch
 from mmcv.cnn import build_norm_layer
 from torch import nn
 
+from .conv import Conv2d
+
 
 class ConvEmbed(nn.Module):
     """Strided convolution followed by a norm, returning tokens.
@@ -27,7 +29,7 @@ class ConvEmbed(nn.Module):
                  stride: int,
                  norm_cfg: dict = dict(type='LN')):
         super().__init__()
-        self.projection = nn.Conv2d(
+        self.projection = Conv2d(
             in_channels,
             embed_dims,
             kernel_size,
