@@ -195,27 +195,33 @@ class PaddedMapLayers(nn.Module):
                 self.global_branch(tokens_to_map(tokens, hw)))
 
 
-def test_inductor_compiles_padded_map_layers_for_a_new_size():
-    """Default ``torch.compile`` (Inductor), a new input size after the
-    first, when sizes become symbolic: it compiles, equal to eager in values
-    and gradients.
+def test_inductor_compiles_padded_map_layers_once_for_any_size():
+    """Inductor with dynamic shapes: one graph serves three input sizes
+    (padded and unpadded maps, stripes of either parity), equal to eager in
+    values and gradients.
 
-    Inductor failed there on views kept for the backward ("cannot determine
-    truth value of Relational", pytorch#185510: the stem's stride blocks, a
-    depthwise convolution's or a pooling's channels-last input, a padding
-    mask viewed to 4-D), and on ceiling divisions written ``-(-a // b)``
-    (reshapes it could not lower)."""
+    Inductor failed on symbolic sizes here (torch 2.13): on views kept for
+    the backward ("cannot determine truth value of Relational",
+    pytorch#185510: the stem's stride blocks, a depthwise convolution's or
+    a pooling's channels-last input, a padding mask viewed to 4-D), and on
+    ceiling divisions written ``-(-a // b)`` (reshapes it could not lower).
+    Once it compiled, the next size failed the compiled backward's stride
+    assertion on the attention's inputs (copies whose strides AOTAutograd
+    had fixed to the first size's), and the stripes' padding (a copy into
+    the rows of a zero map) and crop (a view) each compiled a new graph
+    when the padding became zero."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = PaddedMapLayers()
-    compiled = torch.compile(model, fullgraph=True)
-    for size in ((29, 38), (34, 45)):
+    compiled = torch.compile(model, fullgraph=True, dynamic=True)
+    for size in ((29, 38), (34, 45), (41, 27)):
         inputs = torch.randn(1, 3, *size)
         outputs, grads = train_step(model, inputs, compiled)
         eager_outputs, eager_grads = train_step(model, inputs)
         for out, expected in zip(outputs, eager_outputs):
             assert relative_error(out, expected) <= 1e-5
         assert_same_gradients(grads, eager_grads, 1e-4)
+    assert len(_debug_get_cache_entry_list(PaddedMapLayers.forward)) == 1
     torch._dynamo.reset()
 
 

@@ -18,8 +18,9 @@ from torch import nn
 from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
                       ShiftedWindowAttention, attend, ceil_div,
-                      merge_heads, needs_padding, padding_key_mask,
-                      padding_to_multiple, tokens_to_map)
+                      contiguous_if_compiling, crop_map, merge_heads,
+                      needs_padding, padding_key_mask, padding_to_multiple,
+                      tokens_to_map)
 from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -91,12 +92,12 @@ class CrossShapedWindowAttention(nn.Module):
         pad = padding_to_multiple(H, sw)
         padded_rows = needs_padding(pad)
         if padded_rows:
-            # Not F.pad: padding by zero clones the strides of its input
-            # (here a strided view), where a traced graph expects the
-            # contiguous result of a real pad and then views it.
-            padded = qkv.new_zeros(B, H + pad, W, 3, C)
-            padded[:, :H] = qkv
-            qkv = padded
+            # Traced, the padding may be zero, and a zero F.pad keeps the
+            # strides of its input: the strided view is made contiguous
+            # first. (Copying it into the rows of a zero map, or a cat with
+            # zero rows, asks whether the padding is zero: a guard.)
+            qkv = F.pad(contiguous_if_compiling(qkv),
+                        (0, 0, 0, 0, 0, 0, 0, pad))
         Hp = H + pad
         n = B * Hp // sw
         h = self.heads_per_half
@@ -108,7 +109,7 @@ class CrossShapedWindowAttention(nn.Module):
         out = attend(q, k, v, bias, self.attn_drop if self.training else 0.)
         v_img = v.transpose(1, 2).reshape(n, sw, W, C).permute(0, 3, 1, 2)
         out = merge_heads(out) + lepe(v_img).flatten(2).transpose(1, 2)
-        return out.view(B, Hp, W, C)[:, :H]
+        return crop_map(out.view(B, Hp, W, C), H, W)
 
 
 def pooling_weights(size: int, bins: int, device: torch.device,

@@ -41,6 +41,13 @@ def attend(q: torch.Tensor,
     if (bias is not None and bias.requires_grad and q.device.type == 'cpu'
             and torch.is_grad_enabled()):
         return explicit_attention(q, k, v, bias, dropout_p)
+    if torch.compiler.is_compiling():
+        # Inductor copies strided views into buffers of its own strides
+        # before the fused kernel and keeps those for the backward; with
+        # dynamic shapes, AOTAutograd then fixes the strides of the kept
+        # copies to the first input size's numbers (torch 2.13), and the
+        # next size failed the compiled backward's stride assertion.
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     if bias is not None and bias.dim() < q.dim():
         # PyTorch's fused CPU kernel only takes a mask with q's number of
         # dims; a shorter one sends it to the unfused path, which
