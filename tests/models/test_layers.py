@@ -311,6 +311,16 @@ def test_conv2d_operator_equals_the_convolution(stride, padding, dilation,
         torch.testing.assert_close(actual, expected)
 
 
+def test_conv2d_exports_as_an_aten_convolution():
+    """``torch.export`` (for other runtimes) gets the standard operator, not
+    the one :class:`Conv2d` calls under ``torch.compile``."""
+    conv = Conv2d(3, 8, 3, stride=2, padding=1)
+    program = torch.export.export(conv, (torch.randn(1, 3, 16, 20), ))
+    ops = {str(node.target) for node in program.graph.nodes
+           if node.op == 'call_function'}
+    assert ops == {'aten.conv2d.default'}
+
+
 def test_conv2d_takes_integer_zero_padding_only():
     with pytest.raises(ValueError, match="padding='same'"):
         Conv2d(3, 4, 3, padding='same')

@@ -86,6 +86,7 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same arguments, state-dict keys and eager forward)
     that runs as :func:`conv2d_operator` under ``torch.compile``, so that a
     compiled graph with dynamic shapes serves every input size.
+    ``torch.export`` still sees an ``aten`` convolution.
 
     Under compile, the input is made contiguous first and, in an autocast
     region, cast to the autocast dtype as autocast casts a convolution's
@@ -101,7 +102,7 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W), any memory format -> (B, C_out, H_out, W_out)."""
-        if not torch.compiler.is_compiling():
+        if not torch.compiler.is_compiling() or torch.compiler.is_exporting():
             return super().forward(x)
         weight, bias = self.weight, self.bias
         device = x.device.type
