@@ -177,7 +177,8 @@ class PaddedMapLayers(nn.Module):
     bias), MAFormer's cross-shaped stripes (a padding key mask, LePE's
     depthwise convolution) and its global branch (pooling and resizing of a
     token map), and a depthwise convolution of a token map (CrossFormer++'s
-    ACL, MixFormer)."""
+    ACL, MixFormer) followed by a patch-merging ``ConvEmbed`` (MAFormer's),
+    convolutions whose inputs need gradients."""
 
     def __init__(self):
         super().__init__()
@@ -187,12 +188,13 @@ class PaddedMapLayers(nn.Module):
         self.stripes = CrossShapedWindowAttention(16, 2, stripe_width=2)
         self.global_branch = GlobalLearningDownsampling()
         self.depthwise = DepthwiseConv2d(16, 3)
+        self.merge = ConvEmbed(16, 32, 3, 2)
 
     def forward(self, x):
         tokens, hw = self.embed(x)
         tokens = tokens + self.groups(tokens, hw) + self.stripes(tokens, hw)
-        return (self.depthwise(tokens_to_map(tokens, hw)),
-                self.global_branch(tokens_to_map(tokens, hw)))
+        merged, _ = self.merge(self.depthwise(tokens_to_map(tokens, hw)))
+        return merged, self.global_branch(tokens_to_map(tokens, hw))
 
 
 def test_inductor_compiles_padded_map_layers_once_for_any_size():
@@ -205,11 +207,14 @@ def test_inductor_compiles_padded_map_layers_once_for_any_size():
     pytorch#185510: the stem's stride blocks, a depthwise convolution's or
     a pooling's channels-last input, a padding mask viewed to 4-D), and on
     ceiling divisions written ``-(-a // b)`` (reshapes it could not lower).
-    Once it compiled, the next size failed the compiled backward's stride
-    assertion on the attention's inputs (copies whose strides AOTAutograd
-    had fixed to the first size's), and the stripes' padding (a copy into
-    the rows of a zero map) and crop (a view) each compiled a new graph
-    when the padding became zero."""
+    Once it compiled, Inductor's lowering of a convolution's backward fixed
+    the strides of the input's gradient (a new graph for every size, until
+    :class:`Conv2d` became an operator of its own under compile), the
+    next size failed the compiled backward's stride assertion on the
+    attention's inputs (copies whose strides AOTAutograd had fixed to the
+    first size's), and the stripes' padding (a copy into the rows of a zero
+    map) and crop (a view) each compiled a new graph when the padding
+    became zero."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = PaddedMapLayers()
@@ -245,7 +250,7 @@ def test_inductor_pools_any_size_with_one_graph():
 class MergingConvolutions(nn.Module):
     """Convolutions whose inputs need gradients, on token maps: two
     patch-merging ``ConvEmbed``s (MAFormer's) around a depthwise
-    convolution."""
+    convolution; under compile, each is the operator of :class:`Conv2d`."""
 
     def __init__(self):
         super().__init__()
@@ -257,29 +262,6 @@ class MergingConvolutions(nn.Module):
         tokens, hw = self.merge1(tokens_to_map(tokens, hw))
         tokens, hw = self.merge2(self.depthwise(tokens_to_map(tokens, hw)))
         return tokens,
-
-
-def test_inductor_serves_any_size_through_convolutions_with_one_graph():
-    """Inductor's own lowering of a convolution's backward fixes the
-    strides of the input's gradient (torch 2.13), a new graph for every
-    input size; compiled, :class:`Conv2d` calls its own operator instead,
-    and one graph serves three sizes, equal to eager."""
-    torch._dynamo.reset()
-    torch.manual_seed(0)
-    model = MergingConvolutions()
-    compiled = torch.compile(model, fullgraph=True, dynamic=True)
-    for hw in ((12, 19), (12, 21), (11, 17)):
-        tokens = torch.randn(2, hw[0] * hw[1], 16, requires_grad=True)
-        tokens_eager = tokens.detach().clone().requires_grad_()
-        outputs, grads = train_step(model, tokens,
-                                    lambda x: compiled(x, hw))
-        eager_outputs, eager_grads = train_step(
-            model, tokens_eager, lambda x: model(x, hw))
-        assert relative_error(outputs[0], eager_outputs[0]) <= 1e-5
-        assert relative_error(tokens.grad, tokens_eager.grad) <= 1e-5
-        assert_same_gradients(grads, eager_grads, 1e-5)
-    assert len(_debug_get_cache_entry_list(MergingConvolutions.forward)) == 1
-    torch._dynamo.reset()
 
 
 @pytest.mark.parametrize('dtype', (torch.bfloat16, torch.float16))
