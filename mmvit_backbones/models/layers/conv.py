@@ -1,3 +1,6 @@
+"""Convolutions shared by the families: :class:`Conv2d` (``nn.Conv2d`` that
+``torch.compile`` keeps as one operator), :class:`DepthwiseConv2d` and
+:func:`patch_linear` for non-overlapping patches."""
 from typing import List, Optional, Tuple
 
 import torch
