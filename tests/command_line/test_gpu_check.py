@@ -131,6 +131,15 @@ def test_cpu_mode_passes_and_writes_the_report(cpu_run):
     assert set(rows) == set(checks)
     assert all(row['img_per_s'] > 0 for row in rows.values())
     assert rows['Swin-T']['img_per_s_vs_ref'] == 1.0
+    # The CPU mode's compile budget is spent by the first family.
+    compiled = report['compile']
+    assert list(compiled) == list(FAMILIES)
+    first = compiled['MAFormer-S']
+    assert first['status'] == 'pass', first
+    assert first['backend'] == 'eager' and first['graphs'] == 1
+    assert max(first['arch']['depths']) == 2
+    assert first['worst'] <= 1e-4 and len(first['sizes']) == 2
+    assert all(compiled[name]['status'] == 'skip' for name in FAMILIES[1:])
 
 
 def test_report_files(cpu_run):
@@ -142,6 +151,9 @@ def test_report_files(cpu_run):
     for name in FAMILIES:
         assert f'| {name} | ' in markdown
     assert 'Skipped: CUDA not used (CPU mode)' in markdown
+    assert '## torch.compile (eager, dynamic shapes' in markdown
+    assert '| MAFormer-S | 1 | ' in markdown
+    assert 'Pending' not in markdown
     assert 'report written to' in (out / 'gpu_check.log').read_text()
 
 
@@ -187,6 +199,13 @@ def test_a_cuda_report_renders(cpu_run):
     sdpa['fused_only'] = {'fp32': None, 'bf16': 'No available kernel.'}
     report['speed']['fp32']['Focal-T'].update(peak_bytes=3 * 2**30,
                                              peak_vs_ref=1.5)
+    report['settings']['compile_backend'] = 'inductor'
+    report['compile']['Focal-T'] = dict(
+        status='fail', backend='inductor', graphs=2, worst=2e-6,
+        sizes={'512x768': dict(first_step_s=41.5, out_rel_l2=2e-6,
+                               grad_rel_l2=1e-6),
+               '480x704': dict(first_step_s=30.0, out_rel_l2=1e-6,
+                               grad_rel_l2=1e-6)})
     markdown = check.to_markdown(report)
     assert markdown.startswith('# GPU check\n\nNVIDIA H200 | ')
     assert '(CUDA 13.0, cuDNN 91000)' in markdown
@@ -195,3 +214,18 @@ def test_a_cuda_report_renders(cpu_run):
     assert 'matmul False, cuDNN True' in markdown
     assert '| Focal-T | fp32 | ' in markdown and '| 3072 | 1.50 |' in markdown
     assert 'Skipped' not in markdown
+    assert '## torch.compile (inductor, dynamic shapes' in markdown
+    assert '| Focal-T | 2 | 41.5, 30.0 | 2.0e-06 | 1.0e-06 | fail |' in markdown
+    assert '- Focal-T compile: fail' in markdown
+
+
+def test_a_report_written_before_the_compile_checks_says_so(cpu_run):
+    """The report is written once before the compile checks, so that a run
+    stopped during them (the device tool's time limit) leaves the rest."""
+    check = load_script('tools/gpu_check/check.py')
+    report = json.loads((cpu_run[1] / 'gpu_check.json').read_text())
+    report['compile'] = {}
+    markdown = check.to_markdown(report)
+    assert 'Pending: this report was written before the compile checks' in (
+        markdown)
+    assert 'Mode: **cpu**. Result: **PASS**' in markdown

@@ -20,12 +20,21 @@ reference, on CUDA:
   fp32 and bf16 autocast; img/s in paired rounds as in
   ``tools/analysis_tools/benchmark.py`` and the step's peak of
   ``torch.cuda.max_memory_allocated``, each as a ratio to Swin-T.
+* torch.compile: every family with at most two blocks per stage, its
+  training step compiled by Inductor with ``dynamic=True`` and
+  ``fullgraph=True``, at two detection-like sizes: one graph serves both,
+  and outputs and gradients are within 1e-4 relative L2 of eager mode
+  (fp32, TF32 off). Families are taken in turn while a time budget lasts;
+  the report is written before these checks start, so a run stopped during
+  them still leaves the rest.
 
 Without CUDA (``--cpu``, or no GPU visible) the same script checks what a CPU
 can: a second CPU run (rebuilt from the same seed) against the first, bf16
 autocast against fp32, the SDPA backends seen (for information), and the
-train-step timing code at a tiny size (not a benchmark); the CUDA-only parts
-are reported as skipped. Both modes also verify the wheel set
+train-step timing code at a tiny size (not a benchmark), and the compile
+check of the first family with Dynamo's ``eager`` backend (no Inductor:
+minutes per family on a small CPU); the CUDA-only parts are reported as
+skipped. Both modes also verify the wheel set
 (``--wheels``: every wheel of its manifest present with its SHA-256 and
 installed at its version) and that the packages were imported from the
 installed set (``--site``), not from a checkout.
@@ -49,6 +58,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from torch._dynamo.utils import counters
 
 FP32_RTOL = 1e-4
 AMP_RTOL = 0.02
@@ -70,19 +80,28 @@ MODELS = (
 )
 # Per mode: inputs of the equivalence checks (batch, [(H, W), ...]) and of
 # the train-step timing (batch, (H, W)), timing rounds, AMP dtypes, torch
-# threads, archs replacing the benchmark ones. The CPU mode is a test of the
+# threads, archs replacing the benchmark ones, and the compile check's
+# backend, inputs and time budget (no family starts after it; the first
+# always runs). The compile sizes keep every stage in the same regime (a
+# CrossFormer stage-4 map larger than a group, Focal's maps larger than a
+# window), so that one graph can serve both. The CPU mode is a test of the
 # script (tests/command_line/test_gpu_check.py) on a shared 2-core machine: small archs
 # and inputs, one thread, and timings that only exercise the code.
 SETTINGS = {
     'cuda': dict(check_batch=2, check_sizes=[(224, 224), (200, 296)],
                  speed_batch=32, speed_size=(224, 224), warmup=3, iters=10,
                  repeats=3, amp=['fp16', 'bf16'],
-                 speed_dtypes=['fp32', 'bf16'], threads=None, archs={}),
+                 speed_dtypes=['fp32', 'bf16'], threads=None, archs={},
+                 compile_backend='inductor', compile_batch=1,
+                 compile_sizes=[(512, 768), (480, 704)],
+                 compile_budget_s=240),
     'cpu': dict(check_batch=1, check_sizes=[(64, 64), (40, 72)],
                 speed_batch=1, speed_size=(64, 64), warmup=0, iters=1,
                 repeats=1, amp=['bf16'], speed_dtypes=['fp32'], threads=1,
                 archs={'CrossFormer-S': ('CrossFormer-T', 't'),
-                       'MixFormer-B4': ('MixFormer-B0', 'b0')}),
+                       'MixFormer-B4': ('MixFormer-B0', 'b0')},
+                compile_backend='eager', compile_batch=1,
+                compile_sizes=[(64, 96), (72, 88)], compile_budget_s=0),
 }
 # Packages that must come from the installed set, not from a checkout.
 INSTALLED = ('mmvit_backbones', 'mmengine', 'mmcv', 'mmpretrain')
@@ -264,6 +283,77 @@ def check_sdpa(name: str, registry: str, cfg: dict, device: str,
         failed = [n for n, err in result['fused_only'].items() if err]
         result['status'] = 'fail' if math or failed or not calls else 'pass'
     return result
+
+
+def shallow(cfg: dict) -> dict:
+    """``cfg`` (an mmvit_backbones backbone with a named arch) with at most
+    two blocks per stage (CrossFormer alternates two kinds of block) and no
+    drop path, whose random draws a compiled step would not repeat."""
+    import mmvit_backbones  # noqa: F401  (registers the backbones)
+    from mmengine.registry import MODELS as registry_models
+    arch = dict(registry_models.get(cfg['type']).arch_zoo[cfg['arch']])
+    arch['depths'] = [min(depth, 2) for depth in arch['depths']]
+    return dict(cfg, arch=arch, drop_path_rate=0.)
+
+
+def check_compile(name: str, registry: str, cfg: dict, device: str,
+                  cfg_mode: dict) -> dict:
+    """A training step of the shallow arch (:func:`shallow`) compiled with
+    ``dynamic=True`` and ``fullgraph=True`` at each compile size, against
+    eager mode: graphs compiled, seconds of each first step, relative L2 of
+    the outputs (worst stage) and of all gradients."""
+    model = build(registry, shallow(cfg), training=True).to(device)
+    compiled = torch.compile(model, backend=cfg_mode['compile_backend'],
+                             dynamic=True, fullgraph=True)
+    inputs = inputs_for(cfg_mode['compile_batch'], cfg_mode['compile_sizes'])
+    graphs_before = counters['stats']['unique_graphs']
+    sizes = {}
+    with no_tf32():
+        for (h, w), x in zip(cfg_mode['compile_sizes'], inputs):
+            x = x.to(device)
+            _synchronize(device)
+            start = time.perf_counter()
+            outs, grads = _forward_backward(compiled, x, None)
+            _synchronize(device)
+            seconds = time.perf_counter() - start
+            ref_outs, ref_grads = _forward_backward(model, x, None)
+            sizes[f'{h}x{w}'] = dict(
+                first_step_s=seconds,
+                out_rel_l2=max(rel_l2(o, r) for o, r in zip(outs, ref_outs)),
+                grad_rel_l2=rel_l2(grads, ref_grads))
+    graphs = counters['stats']['unique_graphs'] - graphs_before
+    torch._dynamo.reset()
+    worst = max(max(size['out_rel_l2'], size['grad_rel_l2'])
+                for size in sizes.values())
+    return dict(status='pass' if worst <= FP32_RTOL and graphs == 1 else
+                'fail', backend=cfg_mode['compile_backend'], graphs=graphs,
+                sizes=sizes, worst=worst, tolerance=FP32_RTOL,
+                arch=shallow(cfg)['arch'])
+
+
+def run_compile_checks(device: str, cfg_mode: dict, models: Sequence[tuple],
+                       log: Callable[[str], None]) -> dict:
+    """:func:`check_compile` of every family (not the reference) in turn,
+    none started once ``compile_budget_s`` has passed."""
+    results, start = {}, time.perf_counter()
+    budget = cfg_mode['compile_budget_s']
+    for name, registry, cfg in models:
+        if name == REFERENCE:
+            continue
+        if results and time.perf_counter() - start > budget:
+            results[name] = dict(status='skip', why='the time budget of '
+                                 f'{budget} s for compiling was spent')
+            continue
+        begin = time.perf_counter()
+        try:
+            results[name] = check_compile(name, registry, cfg, device,
+                                          cfg_mode)
+        except Exception as err:  # noqa: BLE001  (reported, run goes on)
+            results[name] = _error(err)
+        log(f'{name}: compile done in {time.perf_counter() - begin:.1f} s')
+        if device == 'cuda':
+            torch.cuda.empty_cache()
+    return results
 
 
 def _synchronize(device: str) -> None:
@@ -470,6 +560,8 @@ def statuses(report: dict) -> List[Tuple[str, str]]:
     for dtype, rows in report['speed'].items():
         found += [(f'{name} speed {dtype}', row['status'])
                   for name, row in rows.items()]
+    found += [(f'{name} compile', result['status'])
+              for name, result in report['compile'].items()]
     return found
 
 
@@ -483,6 +575,41 @@ def _cell(result: dict, metric: str, spec: str = '.1e') -> str:
     if metric in result:
         return f'{format(result[metric], spec)} {status}'
     return status
+
+
+def compile_markdown(report: dict) -> List[str]:
+    """The torch.compile section of the report."""
+    settings = report['settings']
+    lines = [
+        '', f'## torch.compile ({settings["compile_backend"]}, dynamic '
+        f'shapes, fullgraph; batch {settings["compile_batch"]} at '
+        + ' then '.join(f'{h}x{w}' for h, w in settings['compile_sizes'])
+        + ')', ''
+    ]
+    if not report['compile']:
+        return lines + [
+            'Pending: this report was written before the compile checks; '
+            'if this line remains, the run stopped during them.'
+        ]
+    lines += [
+        'Each family with at most two blocks per stage, a training step: '
+        'graphs compiled for the sizes (1 expected), seconds of the first '
+        'step at each size, and the worst relative L2 of outputs and '
+        f'gradients against eager mode (tolerance {FP32_RTOL:g}).', '',
+        '| model | graphs | first step s | outputs rel L2 | gradients rel '
+        'L2 | status |', '| --- | --- | --- | --- | --- | --- |'
+    ]
+    for name, result in report['compile'].items():
+        sizes = result.get('sizes', {}).values()
+        cells = ('-', '-', '-', '-') if not sizes else (
+            str(result['graphs']),
+            ', '.join(f'{size["first_step_s"]:.1f}' for size in sizes),
+            _fmt(max(size['out_rel_l2'] for size in sizes), '.1e'),
+            _fmt(max(size['grad_rel_l2'] for size in sizes), '.1e'))
+        status = result['status'] + (f' ({result["why"]})'
+                                     if 'why' in result else '')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {status} |')
+    return lines
 
 
 def to_markdown(report: dict) -> str:
@@ -563,6 +690,7 @@ def to_markdown(report: dict) -> str:
                 f'{_fmt(peak / 2**20 if peak else None, ".0f")} | '
                 f'{_fmt(row.get("peak_vs_ref"), ".2f")} |'
                 + ('' if row['status'] == 'pass' else f' {row["status"]}'))
+    lines += compile_markdown(report)
     troubles = [(what, status) for what, status in statuses(report)
                 if status in ('fail', 'error')]
     if troubles:
@@ -572,6 +700,34 @@ def to_markdown(report: dict) -> str:
     if report['skipped']:
         lines += ['', 'Skipped: ' + '; '.join(report['skipped']) + '.']
     return '\n'.join(lines) + '\n'
+
+
+def write_report(report: dict, out: Path) -> str:
+    """Summarise ``report`` (counts, result, skipped parts), write
+    ``gpu_check.json`` and ``gpu_check.md`` to ``out`` and return the
+    markdown."""
+    device = report['mode']
+    report['skipped'] = ([] if device == 'cuda' else [
+        'CUDA not used (CPU mode): fp32 is compared with a second CPU run, '
+        'not a GPU run; CrossFormer-T and MixFormer-B0 stand in for -S and '
+        '-B4', 'fp16 autocast (CUDA only)',
+        'SDPA backend check (CUDA only; the CPU ops of an fp32 train step '
+        'are listed)', 'bf16 train-step timing and peak GPU memory (CUDA '
+        'only)', 'Inductor (CPU mode compiles the first family with the '
+        'eager backend)'
+    ])
+    found = statuses(report)
+    counts = {s: sum(1 for _, v in found if v == s)
+              for s in ('pass', 'fail', 'error', 'skip', 'n/a')}
+    report['counts'] = ', '.join(f'{n} {s}' for s, n in counts.items() if n)
+    report['result'] = ('FAIL' if counts['fail'] or counts['error'] else
+                        'PASS')
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'gpu_check.json').write_text(
+        json.dumps(report, indent=2, default=str) + '\n')
+    markdown = to_markdown(report)
+    (out / 'gpu_check.md').write_text(markdown)
+    return markdown
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -621,27 +777,12 @@ def main(argv=None) -> int:
         except Exception as err:  # noqa: BLE001  (reported, run goes on)
             report['speed'][dtype] = {'all models': _error(err)}
         log(f'train step {dtype} timed')
-    report['skipped'] = ([] if device == 'cuda' else [
-        'CUDA not used (CPU mode): fp32 is compared with a second CPU run, '
-        'not a GPU run; CrossFormer-T and MixFormer-B0 stand in for -S and '
-        '-B4', 'fp16 autocast (CUDA only)',
-        'SDPA backend check (CUDA only; the CPU ops of an fp32 train step '
-        'are listed)', 'bf16 train-step timing and peak GPU memory (CUDA '
-        'only)'
-    ])
-    found = statuses(report)
-    counts = {s: sum(1 for _, v in found if v == s)
-              for s in ('pass', 'fail', 'error', 'skip', 'n/a')}
-    report['counts'] = ', '.join(f'{n} {s}' for s, n in counts.items() if n)
-    report['result'] = ('FAIL' if counts['fail'] or counts['error'] else
-                        'PASS')
+    report.update(compile={}, seconds=time.perf_counter() - start)
+    write_report(report, args.out)
+    log('report written before the compile checks')
+    report['compile'] = run_compile_checks(device, cfg_mode, models, log)
     report['seconds'] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'gpu_check.json').write_text(
-        json.dumps(report, indent=2, default=str) + '\n')
-    markdown = to_markdown(report)
-    (args.out / 'gpu_check.md').write_text(markdown)
-    print(markdown)
+    print(write_report(report, args.out))
     log(f'report written to {args.out}')
     return 0 if report['result'] == 'PASS' else 1
 
