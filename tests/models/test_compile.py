@@ -266,12 +266,14 @@ class MergingConvolutions(nn.Module):
 
 @pytest.mark.parametrize('dtype', (torch.bfloat16, torch.float16))
 def test_compiled_convolutions_cast_as_autocast_does(dtype):
-    """In an autocast region, the compiled convolution operator takes the
-    autocast dtype, as eager convolutions do, and its gradients match."""
+    """In an autocast region, the compiled convolution operator (dynamic
+    shapes) takes the autocast dtype, as eager convolutions do, and its
+    gradients match."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = MergingConvolutions()
-    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True,
+                             dynamic=True)
     hw = (12, 19)
     tokens = torch.randn(2, hw[0] * hw[1], 16)
     with torch.autocast('cpu', dtype=dtype):

@@ -14,9 +14,9 @@ from torch.profiler import profile
 import mmvit_backbones.models
 from mmvit_backbones.models.layers import (Conv2d, DropPath, PreNormBlock,
                                            attend, crop_map, is_patchwise,
-                                           pad_to_multiple, padding_key_mask,
-                                           patch_linear, real_region,
-                                           size_cache)
+                                           is_symbolic, pad_to_multiple,
+                                           padding_key_mask, patch_linear,
+                                           real_region, size_cache)
 from mmvit_backbones.models.layers.cache import DEFAULT_MAXSIZE
 from mmvit_backbones.models.layers.conv import conv2d_operator
 from mmvit_backbones.models.layers.dynamic_position_bias import \
@@ -319,6 +319,71 @@ def test_conv2d_exports_as_an_aten_convolution():
     ops = {str(node.target) for node in program.graph.nodes
            if node.op == 'call_function'}
     assert ops == {'aten.conv2d.default'}
+
+
+def dynamo_graph_ops(fn, inputs, dynamic):
+    """Targets of the function and method calls in the graphs Dynamo traces
+    of ``fn`` over ``inputs`` (one call each), compiled with ``dynamic``."""
+    ops = []
+
+    def backend(graph, example_inputs):
+        ops.extend(str(node.target) for node in graph.graph.nodes
+                   if node.op in ('call_function', 'call_method'))
+        return graph.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(fn, backend=backend, dynamic=dynamic,
+                             fullgraph=True)
+    results = [compiled(x) for x in inputs]
+    torch._dynamo.reset()
+    return ops, results
+
+
+def test_is_symbolic_only_for_sizes_traced_as_dynamic():
+    """Eager mode and a graph compiled for one size take the eager path;
+    only symbolic sizes take the path for dynamic shapes."""
+    assert not is_symbolic(torch.randn(2, 3), 5)
+
+    def which_path(x):
+        H = x.shape[1]
+        return torch.tensor([is_symbolic(x), is_symbolic(H), is_symbolic(3)])
+
+    inputs = [torch.randn(2, 5, 7), torch.randn(2, 6, 9)]
+    _, static = dynamo_graph_ops(which_path, inputs, dynamic=False)
+    _, dynamic = dynamo_graph_ops(which_path, inputs, dynamic=True)
+    assert [r.tolist() for r in static] == [[False, False, False]] * 2
+    assert [r.tolist() for r in dynamic] == [[True, True, False]] * 2
+
+
+def test_conv2d_is_the_operator_for_symbolic_sizes_only():
+    """Compiled for one size, a convolution stays ``aten``'s (Inductor's
+    own lowering, the faster graph); with dynamic shapes it is
+    ``mmvit_backbones::conv2d``."""
+    conv = Conv2d(3, 8, 3, stride=2, padding=1)
+    inputs = [torch.randn(1, 3, 16, 20), torch.randn(1, 3, 17, 23)]
+    static, _ = dynamo_graph_ops(conv, inputs[:1], dynamic=False)
+    dynamic, outputs = dynamo_graph_ops(conv, inputs, dynamic=True)
+    assert not any('mmvit_backbones' in op for op in static)
+    assert any('conv2d' in op for op in static)
+    assert 'mmvit_backbones.conv2d.default' in dynamic
+    for x, out in zip(inputs, outputs):
+        torch.testing.assert_close(out, conv(x))
+
+
+def test_crop_is_a_view_unless_sizes_are_symbolic():
+    """A static crop stays a view (no copy in a graph compiled for one
+    size); with symbolic sizes it is a gather of rows and columns."""
+
+    def crop(x):
+        return crop_map(x, x.shape[1] - 1, x.shape[2] - 2)
+
+    inputs = [torch.randn(2, 6, 7, 3), torch.randn(2, 8, 5, 3)]
+    static, _ = dynamo_graph_ops(crop, inputs[:1], dynamic=False)
+    dynamic, outputs = dynamo_graph_ops(crop, inputs, dynamic=True)
+    assert not any('index_select' in op for op in static)
+    assert any('index_select' in op for op in dynamic)
+    for x, out in zip(inputs, outputs):
+        assert torch.equal(out, x[:, :-1, :-2]) and out.is_contiguous()
 
 
 def test_conv2d_takes_integer_zero_padding_only():

@@ -19,8 +19,9 @@ from torch import nn
 
 from ..layers import (Conv2d, DepthwiseConv2d, DynamicPositionBias,
                       PreNormBlock, attend, ceil_div, crop_tokens,
-                      is_patchwise, needs_padding, pad_image_to_multiple,
-                      patch_linear, real_region, size_cache, tokens_to_map)
+                      is_patchwise, is_symbolic, needs_padding,
+                      pad_image_to_multiple, patch_linear, real_region,
+                      size_cache, tokens_to_map)
 from ..layers.attention import check_heads
 from .base import BackboneStage, HierarchicalBackbone
 
@@ -375,17 +376,17 @@ class CrossScaleEmbedding(nn.Module):
     def _project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         """One kernel's output, channels-last (B, H', W', C_k): a kernel
         equal to the stride as :func:`patch_linear`, a kernel of 4 strides
-        or more as :func:`space_to_depth_conv` in eager mode.
+        or more as :func:`space_to_depth_conv`.
 
-        Traced by ``torch.compile``, the large kernels run as plain strided
-        convolutions: the stride blocks are a reshaped view kept for the
-        backward, whose symbolic strides Inductor (torch 2.13) fails to
-        order when sizes are dynamic ("cannot determine truth value of
-        Relational", pytorch#185510)."""
+        For symbolic sizes (``torch.compile`` with dynamic shapes), the
+        large kernels run as plain strided convolutions: the stride blocks
+        are a reshaped view kept for the backward, whose symbolic strides
+        Inductor (torch 2.13) fails to order ("cannot determine truth value
+        of Relational", pytorch#185510)."""
         if is_patchwise(conv):
             return patch_linear(x.permute(0, 2, 3, 1), conv)
         if (conv.kernel_size[0] >= 4 * conv.stride[0]
-                and not torch.compiler.is_compiling()):
+                and not is_symbolic(x)):
             x = space_to_depth_conv(x, conv)
         else:
             x = conv(x)

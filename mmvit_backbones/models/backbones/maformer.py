@@ -18,9 +18,9 @@ from torch import nn
 from ..layers import (ConvEmbed, CrossAttention, DepthwiseConv2d, DropPath,
                       Mlp, MultiheadAttention, PreNormBlock,
                       ShiftedWindowAttention, attend, ceil_div,
-                      contiguous_if_compiling, crop_map, merge_heads,
-                      needs_padding, padding_key_mask, padding_to_multiple,
-                      tokens_to_map)
+                      contiguous_if_symbolic, crop_map, is_symbolic,
+                      merge_heads, needs_padding, padding_key_mask,
+                      padding_to_multiple, tokens_to_map)
 from .base import BackboneStage, HierarchicalBackbone
 
 LOCAL_ATTENTIONS = ('cross_shaped', 'shifted_window')
@@ -96,7 +96,7 @@ class CrossShapedWindowAttention(nn.Module):
             # strides of its input: the strided view is made contiguous
             # first. (Copying it into the rows of a zero map, or a cat with
             # zero rows, asks whether the padding is zero: a guard.)
-            qkv = F.pad(contiguous_if_compiling(qkv),
+            qkv = F.pad(contiguous_if_symbolic(qkv),
                         (0, 0, 0, 0, 0, 0, 0, pad))
         Hp = H + pad
         n = B * Hp // sw
@@ -129,13 +129,13 @@ def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
     """``F.adaptive_avg_pool2d(x, bins)``, (B, C, H, W) -> (B, C, bins,
     bins).
 
-    Traced by ``torch.compile``, written as weighted sums over rows then
-    columns (:func:`pooling_weights`): Inductor's lowering of the pooling
-    fixes H and W with a guard on each, so every new input size compiled a
-    new graph. Sums, not matrix products, so that autocast leaves the
-    precision as the pooling's.
+    For symbolic sizes (``torch.compile`` with dynamic shapes), written as
+    weighted sums over rows then columns (:func:`pooling_weights`):
+    Inductor's lowering of the pooling fixes H and W with a guard on each,
+    so every new input size compiled a new graph. Sums, not matrix
+    products, so that autocast leaves the precision as the pooling's.
     """
-    if not torch.compiler.is_compiling():
+    if not is_symbolic(x):
         return F.adaptive_avg_pool2d(x, bins)
     H, W = x.shape[-2:]
     rows = pooling_weights(H, bins, x.device, x.dtype)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .symbolic import is_symbolic
+
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(B, L, C) -> (B, heads, L, C // heads)."""
@@ -41,7 +43,7 @@ def attend(q: torch.Tensor,
     if (bias is not None and bias.requires_grad and q.device.type == 'cpu'
             and torch.is_grad_enabled()):
         return explicit_attention(q, k, v, bias, dropout_p)
-    if torch.compiler.is_compiling():
+    if is_symbolic(q, k):
         # Inductor copies strided views into buffers of its own strides
         # before the fused kernel and keeps those for the backward; with
         # dynamic shapes, AOTAutograd then fixes the strides of the kept

@@ -1,11 +1,14 @@
 """Convolutions shared by the families: :class:`Conv2d` (``nn.Conv2d`` that
-``torch.compile`` keeps as one operator), :class:`DepthwiseConv2d` and
-:func:`patch_linear` for non-overlapping patches."""
+``torch.compile`` with dynamic shapes keeps as one operator),
+:class:`DepthwiseConv2d` and :func:`patch_linear` for non-overlapping
+patches."""
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .symbolic import is_symbolic
 
 
 @torch.library.custom_op('mmvit_backbones::conv2d', mutates_args=())
@@ -14,7 +17,8 @@ def conv2d_operator(x: torch.Tensor, weight: torch.Tensor,
                     padding: List[int], dilation: List[int],
                     groups: int) -> torch.Tensor:
     """``F.conv2d`` as an operator of its own (``torch.library``), which
-    :class:`Conv2d` calls under ``torch.compile``.
+    :class:`Conv2d` calls for symbolic sizes (``torch.compile`` with
+    dynamic shapes).
 
     Inductor (torch 2.13, CPU) lowers ``aten.convolution`` and its backward
     itself, and that lowering fixes the strides of the input's gradient to
@@ -87,13 +91,14 @@ conv2d_operator.register_autograd(_conv2d_operator_backward,
 
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same arguments, state-dict keys and eager forward)
-    that runs as :func:`conv2d_operator` under ``torch.compile``, so that a
-    compiled graph with dynamic shapes serves every input size.
-    ``torch.export`` still sees an ``aten`` convolution.
+    that runs as :func:`conv2d_operator` for symbolic input sizes
+    (:func:`~.symbolic.is_symbolic`), so that a graph compiled with dynamic
+    shapes serves every input size. A graph compiled for one size, and
+    ``torch.export``, still see an ``aten`` convolution.
 
-    Under compile, the input is made contiguous first and, in an autocast
-    region, cast to the autocast dtype as autocast casts a convolution's
-    inputs. Only zero padding given as integers is supported.
+    On the operator's path the input is made contiguous first and, in an
+    autocast region, cast to the autocast dtype as autocast casts a
+    convolution's inputs. Only zero padding given as integers is supported.
     """
 
     def __init__(self, *args, **kwargs):
@@ -105,7 +110,7 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W), any memory format -> (B, C_out, H_out, W_out)."""
-        if not torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        if not is_symbolic(x) or torch.compiler.is_exporting():
             return super().forward(x)
         weight, bias = self.weight, self.bias
         device = x.device.type

@@ -5,6 +5,7 @@ from mmcv.cnn import build_norm_layer
 from torch import nn
 
 from .conv import Conv2d
+from .symbolic import is_symbolic
 
 
 class ConvEmbed(nn.Module):
@@ -44,9 +45,9 @@ class ConvEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), tuple(hw)
 
 
-def contiguous_if_compiling(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in eager mode; traced by ``torch.compile``, ``x.contiguous()``
-    (a contiguous NCHW copy of a channels-last view).
+def contiguous_if_symbolic(x: torch.Tensor) -> torch.Tensor:
+    """``x.contiguous()`` (a contiguous NCHW copy of a channels-last view)
+    if its sizes are symbolic (:func:`is_symbolic`), else ``x``.
 
     For views that an operation keeps for its backward (a convolution's or
     a pooling's input): with symbolic sizes, Inductor (torch 2.13) fails to
@@ -54,16 +55,15 @@ def contiguous_if_compiling(x: torch.Tensor) -> torch.Tensor:
     Relational", pytorch#185510). A copy with the view's own strides would
     not do: Inductor removes it as a no-op.
     """
-    return x.contiguous() if torch.compiler.is_compiling() else x
+    return x.contiguous() if is_symbolic(x) else x
 
 
 def tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-    """(B, H * W, C) -> (B, C, H, W): in eager mode a view in channels-last
-    memory format, under ``torch.compile`` a contiguous copy
-    (:func:`contiguous_if_compiling`).
+    """(B, H * W, C) -> (B, C, H, W): a view in channels-last memory format,
+    for symbolic sizes a contiguous copy (:func:`contiguous_if_symbolic`).
 
     Convolutions, pooling and interpolation accept it as it is; call
     ``.contiguous()`` where a contiguous NCHW tensor is required.
     """
     B, L, C = x.shape
-    return contiguous_if_compiling(x.view(B, *hw, C).permute(0, 3, 1, 2))
+    return contiguous_if_symbolic(x.view(B, *hw, C).permute(0, 3, 1, 2))

@@ -5,18 +5,20 @@ import torch
 import torch.nn.functional as F
 
 from .cache import size_cache
+from .symbolic import is_symbolic
 
 
 def needs_padding(*pads: int) -> bool:
-    """Whether any of the pad amounts is non-zero; always True while
-    ``torch.compile`` traces.
+    """Whether any of the pad amounts is non-zero; always True for symbolic
+    pads (:func:`is_symbolic`).
 
-    Padding by zero and masking nothing change no value, so a traced graph
-    takes the padded path for every size: it then has no guard on the
-    remainders of the size, and one graph serves every input size. A branch
-    on them would be a guard, and each of its outcomes a recompilation.
+    Padding by zero and masking nothing change no value, so a graph traced
+    with dynamic shapes takes the padded path for every size: it then has
+    no guard on the remainders of the size, and one graph serves every
+    input size. A branch on them would be a guard, and each of its outcomes
+    a recompilation.
     """
-    return torch.compiler.is_compiling() or any(pad != 0 for pad in pads)
+    return is_symbolic(*pads) or any(pad != 0 for pad in pads)
 
 
 def ceil_div(size: int, divisor: int) -> int:
@@ -68,13 +70,14 @@ def pad_image_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def crop_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """Top-left (H, W) part of a padded (B, Hp, Wp, C) map.
 
-    A view in eager mode. Traced by ``torch.compile`` it is a gather of the
-    rows and columns, a new contiguous tensor: whether a view is contiguous
-    is a guard on the size (Hp == H, Wp == W), and AOTAutograd asks it of
-    every view in the graph (a clone of the view, or ``narrow_copy``, which
-    Inductor decomposes into one, would not avoid it).
+    A view, except for symbolic sizes (:func:`is_symbolic`): then a gather
+    of the rows and columns, a new contiguous tensor. Whether a view is
+    contiguous is a guard on the size (Hp == H, Wp == W), and AOTAutograd
+    asks it of every view in the graph (a clone of the view, or
+    ``narrow_copy``, which Inductor decomposes into one, would not avoid
+    it).
     """
-    if torch.compiler.is_compiling():
+    if is_symbolic(x, H, W):
         rows = torch.arange(H, device=x.device)
         cols = torch.arange(W, device=x.device)
         return x.index_select(1, rows).index_select(2, cols)
@@ -85,8 +88,8 @@ def crop_tokens(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """Top-left (H, W) part of a padded (B, Hp, Wp, C) map, as tokens
     (B, H * W, C).
 
-    A view when nothing is padded (``x`` contiguous), else one copy. Traced
-    by ``torch.compile`` it is always a copy, so the graph does not depend on
+    A view when nothing is padded (``x`` contiguous), else one copy. For
+    symbolic sizes it is always a copy, so the graph does not depend on
     whether the crop can be viewed as tokens (a guard on the size, and a
     recompilation, for each outcome).
     """
