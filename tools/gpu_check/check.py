@@ -302,7 +302,8 @@ def check_compile(name: str, registry: str, cfg: dict, device: str,
     ``dynamic=True`` and ``fullgraph=True`` at each compile size, against
     eager mode: graphs compiled, seconds of each first step, relative L2 of
     the outputs (worst stage) and of all gradients."""
-    model = build(registry, shallow(cfg), training=True).to(device)
+    cfg = shallow(cfg)
+    model = build(registry, cfg, training=True).to(device)
     compiled = torch.compile(model, backend=cfg_mode['compile_backend'],
                              dynamic=True, fullgraph=True)
     inputs = inputs_for(cfg_mode['compile_batch'], cfg_mode['compile_sizes'])
@@ -328,7 +329,7 @@ def check_compile(name: str, registry: str, cfg: dict, device: str,
     return dict(status='pass' if worst <= FP32_RTOL and graphs == 1 else
                 'fail', backend=cfg_mode['compile_backend'], graphs=graphs,
                 sizes=sizes, worst=worst, tolerance=FP32_RTOL,
-                arch=shallow(cfg)['arch'])
+                arch=cfg['arch'])
 
 
 def run_compile_checks(device: str, cfg_mode: dict, models: Sequence[tuple],
